@@ -1,0 +1,143 @@
+"""The feature contract: one source of truth for every part of iris-ml.
+
+Column names, units, valid ranges, species and the request/response shapes live
+here. Training, the served model, the Azure scoring script, score_client and the
+UI all import this module, so it must stay free of heavy dependencies: standard
+library only (no numpy, pandas, mlflow, scikit-learn, gradio or azure).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "FEATURES",
+    "FEATURE_NAMES",
+    "MAX_ROWS_PER_REQUEST",
+    "MODEL_VERSION_KEY",
+    "PROBABILITIES_KEY",
+    "SPECIES",
+    "SPECIES_KEY",
+    "UNIT",
+    "Feature",
+    "RowError",
+    "describe_value_problem",
+    "format_row_errors",
+    "validate_records",
+]
+
+UNIT = "cm"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input column: its name, a label for people, and its valid range.
+
+    A value is valid when it is a finite number with ``0 < value <= maximum``.
+    ``typical`` is the range seen in Fisher's data set; the UI uses it for its
+    sliders. ``maximum`` is well beyond any recorded iris (about 2.5x the
+    largest in the data set): past it the value is a typo or a unit mistake
+    (millimetres sent as centimetres), not a flower.
+    """
+
+    name: str
+    label: str
+    maximum: float
+    typical: tuple[float, float]
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("sepal_length", "Sepal length", maximum=20.0, typical=(4.3, 7.9)),
+    Feature("sepal_width", "Sepal width", maximum=10.0, typical=(2.0, 4.4)),
+    Feature("petal_length", "Petal length", maximum=20.0, typical=(1.0, 6.9)),
+    Feature("petal_width", "Petal width", maximum=10.0, typical=(0.1, 2.5)),
+)
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+SPECIES: tuple[str, ...] = ("setosa", "versicolor", "virginica")
+
+# Keys of one prediction in a response: {"species": ..., "probabilities": {...}}
+SPECIES_KEY = "species"
+PROBABILITIES_KEY = "probabilities"
+MODEL_VERSION_KEY = "model_version"
+
+# Rows one request may carry; larger inputs are chunked by score_client.
+MAX_ROWS_PER_REQUEST = 50_000
+
+_BY_NAME = {f.name: f for f in FEATURES}
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why one input row cannot be scored. ``row`` counts from 0."""
+
+    row: int
+    column: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", column '{self.column}'" if self.column else "")
+        return f"{where}: {self.problem}"
+
+
+def describe_value_problem(column: str, value: object) -> str | None:
+    """Return why ``value`` is not a valid measurement for ``column``, or None if it is."""
+    feature = _BY_NAME[column]
+    if value is None:
+        return "value is missing (null)"
+    # bool is an int subclass; True is not a length.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"expected a number in {UNIT}, got {_short_repr(value)}"
+    number = float(value)
+    if math.isnan(number):
+        return "value is NaN"
+    if math.isinf(number):
+        return f"value is {'+' if number > 0 else '-'}infinity"
+    if number <= 0:
+        return f"must be greater than 0 {UNIT}, got {number:g}"
+    if number > feature.maximum:
+        return f"must be at most {feature.maximum:g} {UNIT}, got {number:g}"
+    return None
+
+
+def validate_records(
+    records: Iterable[Mapping[str, object]],
+) -> tuple[list[dict[str, float]], list[RowError]]:
+    """Check rows against the contract.
+
+    Returns the valid rows (in input order, reduced to the four features as
+    floats) and one error per problem found. Extra keys are ignored; numeric
+    strings are not accepted, so what is sent is what was meant.
+    """
+    valid: list[dict[str, float]] = []
+    errors: list[RowError] = []
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            errors.append(RowError(index, None, f"expected an object, got {_short_repr(record)}"))
+            continue
+        row_errors = []
+        for name in FEATURE_NAMES:
+            if name not in record:
+                row_errors.append(RowError(index, name, "column is missing"))
+                continue
+            problem = describe_value_problem(name, record[name])
+            if problem:
+                row_errors.append(RowError(index, name, problem))
+        if row_errors:
+            errors.extend(row_errors)
+        else:
+            valid.append({name: float(record[name]) for name in FEATURE_NAMES})  # type: ignore[arg-type]
+    return valid, errors
+
+
+def format_row_errors(errors: Sequence[RowError], limit: int = 5) -> str:
+    """One readable line for a list of row errors, naming the first few."""
+    shown = "; ".join(str(e) for e in errors[:limit])
+    more = len(errors) - limit
+    return shown + (f"; and {more} more problem(s)" if more > 0 else "")
+
+
+def _short_repr(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

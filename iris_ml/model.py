@@ -1,0 +1,144 @@
+"""The served model: a pyfunc that validates input and returns species + probabilities.
+
+It travels with the registered model as source (MLflow "models from code", see
+``model_code.py``) together with ``contract.py``; the scikit-learn estimator
+travels as a skops file inside an MLflow sklearn-flavour model directory. Loading
+it therefore unpickles nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from iris_ml.contract import (
+    FEATURE_NAMES,
+    FEATURES,
+    MAX_ROWS_PER_REQUEST,
+    MODEL_VERSION_KEY,
+    PROBABILITIES_KEY,
+    SPECIES,
+    SPECIES_KEY,
+    RowError,
+    describe_value_problem,
+    format_row_errors,
+)
+
+ESTIMATOR_ARTIFACT = "estimator"
+
+_MAXIMA = np.array([f.maximum for f in FEATURES])
+
+
+class InvalidInputError(MlflowException):
+    """Input that breaks the contract; MLflow's scoring server answers it with HTTP 400."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Invalid input: {message}", error_code=INVALID_PARAMETER_VALUE)
+
+    # MLflow's scoring server rewrites ``message`` to prepend a dump of the whole
+    # request ("Failed to predict data '<DataFrame>'. Error: ..."). The first
+    # assignment (from __init__) is the message; later rewrites are ignored so
+    # the caller reads the problem, not their own payload echoed back.
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if not hasattr(self, "_message"):
+            self._message = value
+
+
+def feature_matrix(model_input: Any) -> np.ndarray:
+    """Validate a DataFrame-like input and return it as a float matrix in contract order.
+
+    Raises InvalidInputError naming the row and column of each problem (the
+    first few), so that a bad request never reaches the estimator.
+    """
+    columns = getattr(model_input, "columns", None)
+    if columns is None:
+        raise InvalidInputError(f"expected a table with columns {list(FEATURE_NAMES)}")
+    missing = [name for name in FEATURE_NAMES if name not in columns]
+    if missing:
+        raise InvalidInputError(f"missing column(s) {missing}; expected {list(FEATURE_NAMES)}")
+    rows = len(model_input)
+    if rows == 0:
+        raise InvalidInputError("no rows to score")
+    if rows > MAX_ROWS_PER_REQUEST:
+        raise InvalidInputError(f"{rows} rows in one request; the limit is {MAX_ROWS_PER_REQUEST}")
+    try:
+        matrix = model_input[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        matrix = None
+    if matrix is None:
+        raise InvalidInputError(format_row_errors(_cell_errors(model_input, None)))
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(matrix) | (matrix <= 0) | (matrix > _MAXIMA)
+    if bad.any():
+        raise InvalidInputError(format_row_errors(_cell_errors(model_input, bad)))
+    return matrix
+
+
+def _cell_errors(model_input: Any, bad: np.ndarray | None) -> list[RowError]:
+    """Describe bad cells with the contract's own wording (at most a handful are read)."""
+    errors: list[RowError] = []
+    values = model_input[list(FEATURE_NAMES)]
+    positions = np.argwhere(bad) if bad is not None else np.ndindex(values.shape)
+    for row, col in positions:
+        value = values.iat[int(row), int(col)]
+        if isinstance(value, np.generic):
+            value = value.item()
+        problem = describe_value_problem(FEATURE_NAMES[col], value)
+        if problem:
+            errors.append(RowError(int(row), FEATURE_NAMES[col], problem))
+        if len(errors) > 5:
+            break
+    return errors or [RowError(0, None, "values are not numbers")]
+
+
+def predictions_from_probabilities(
+    probabilities: np.ndarray, classes: Any, model_version: str | None = None
+) -> list[dict[str, Any]]:
+    """Turn a (rows x classes) probability matrix into the response rows of the contract."""
+    order = [list(classes).index(s) for s in SPECIES]
+    probabilities = probabilities[:, order]
+    best = probabilities.argmax(axis=1)
+    rows = []
+    for index, row in zip(best.tolist(), probabilities.tolist(), strict=True):
+        prediction: dict[str, Any] = {
+            SPECIES_KEY: SPECIES[index],
+            PROBABILITIES_KEY: dict(zip(SPECIES, row, strict=True)),
+        }
+        if model_version is not None:
+            prediction[MODEL_VERSION_KEY] = model_version
+        rows.append(prediction)
+    return rows
+
+
+class IrisClassifier(mlflow.pyfunc.PythonModel):
+    """Validated Iris species classifier.
+
+    ``model_config`` may carry ``model_version`` (set by the serving launchers
+    once they have resolved the registry alias); it is then echoed in every
+    prediction so a caller can tell which version answered.
+    """
+
+    # No type hints on these two: MLflow reads them as a signature and warns.
+    def load_context(self, context):
+        import mlflow.sklearn
+
+        self._estimator = mlflow.sklearn.load_model(context.artifacts[ESTIMATOR_ARTIFACT])
+        config = context.model_config or {}
+        version = config.get(MODEL_VERSION_KEY)
+        self._model_version = str(version) if version not in (None, "") else None
+
+    def predict(self, context, model_input, params=None):
+        matrix = feature_matrix(model_input)
+        probabilities = self._estimator.predict_proba(matrix)
+        return predictions_from_probabilities(
+            probabilities, self._estimator.classes_, self._model_version
+        )

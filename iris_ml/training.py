@@ -1,0 +1,218 @@
+"""Train, evaluate, register, gate and promote: the core of ``train.py``.
+
+``train(settings)`` never reads ``sys.argv`` or configures MLflow's tracking
+URI; it logs into the active run (``mlflow run`` provides one through
+``MLFLOW_RUN_ID``) or starts one in the experiment MLflow's own environment
+variables select.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from iris_ml import registry
+from iris_ml.contract import FEATURE_NAMES, MODEL_VERSION_KEY
+from iris_ml.data import TARGET, load_dataset, split_dataset
+from iris_ml.evaluation import gate_metrics, probabilities_from_predictions
+from iris_ml.gate import GateDecision, decide, default_thresholds
+from iris_ml.model import ESTIMATOR_ARTIFACT, predictions_from_probabilities
+from iris_ml.settings import TrainSettings
+
+_log = logging.getLogger(__name__)
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# What travels with the served model as source: the contract and the wrapper, nothing else.
+SERVING_MODULES = ("__init__.py", "contract.py", "model.py")
+# The served model's runtime requirements, pinned to the versions training ran with.
+SERVING_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    model_name: str
+    version: str
+    metrics: dict[str, float]
+    champion_before: str | None
+    champion_metrics: dict[str, float] | None
+    decision: GateDecision
+    promoted_by: str | None  # "alias", "tag", or None when not promoted
+
+
+def build_pipeline(settings: TrainSettings) -> Pipeline:
+    return Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("classify", LogisticRegression(C=settings.C, max_iter=settings.max_iter)),
+        ]
+    )
+
+
+def serving_requirements() -> list[str]:
+    return [f"{name}=={importlib.metadata.version(name)}" for name in SERVING_REQUIREMENTS]
+
+
+def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainResult:
+    """Run the whole pipeline in one MLflow run and return what happened."""
+    frame = load_dataset()
+    split = split_dataset(frame, settings.test_size, settings.seed)
+    x_train = split.train[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    x_test = split.test[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+
+    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+        run_id = run.info.run_id
+        mlflow.set_tags({"model_name": settings.model_name, **(tags or {})})
+        mlflow.log_params(
+            {
+                "C": settings.C,
+                "max_iter": settings.max_iter,
+                "test_size": settings.test_size,
+                "seed": settings.seed,
+                "min_accuracy": settings.min_accuracy,
+                "min_f1": settings.min_f1,
+                "max_log_loss": settings.max_log_loss,
+                "tolerance": settings.tolerance,
+                "train_rows": len(split.train),
+                "test_rows": len(split.test),
+            }
+        )
+        dataset = mlflow.data.from_pandas(frame, name="iris", targets=TARGET)
+        mlflow.log_input(dataset, context="training")
+        mlflow.set_tag("dataset_digest", dataset.digest)
+
+        pipeline = build_pipeline(settings)
+        with warnings.catch_warnings():
+            # An unconverged fit is a legitimate (gated) candidate, not a crash.
+            warnings.simplefilter("ignore", category=UserWarning)
+            pipeline.fit(x_train, split.train[TARGET])
+
+        estimator_dir = Path(tmp) / ESTIMATOR_ARTIFACT
+        mlflow.sklearn.save_model(
+            pipeline,
+            str(estimator_dir),
+            serialization_format="skops",
+            pip_requirements=serving_requirements(),
+        )
+        _evaluate_with_mlflow(str(estimator_dir), split.test)
+
+        candidate = gate_metrics(split.test[TARGET], pipeline.predict_proba(x_test))
+        mlflow.log_metrics({f"gate_{k}": v for k, v in candidate.items()})
+
+        client = MlflowClient()
+        champion = registry.resolve_alias(client, settings.model_name, settings.alias)
+        champion_metrics = _champion_metrics(settings, champion, split.test)
+        if champion_metrics:
+            mlflow.log_metrics({f"champion_{k}": v for k, v in champion_metrics.items()})
+
+        decision = decide(
+            default_thresholds(
+                settings.min_accuracy, settings.min_f1, settings.max_log_loss, settings.tolerance
+            ),
+            candidate,
+            champion_metrics,
+        )
+
+        version = registry.publish_model(
+            registry.publish_route(mlflow.get_tracking_uri()),
+            settings.model_name,
+            _pyfunc_kwargs(estimator_dir, tmp, pipeline, split.test),
+            tags={
+                **{k: f"{v:.4f}" for k, v in candidate.items()},
+                "run_id": run_id,
+                "gate": "passed" if decision.promote else "rejected",
+            },
+        ).version
+        description = ", ".join(f"{k}={v:.4f}" for k, v in candidate.items())
+        client.update_model_version(settings.model_name, version, description=description)
+
+        promoted_by = None
+        if decision.promote:
+            promoted_by = registry.promote(client, settings.model_name, settings.alias, version)
+        else:
+            client.set_model_version_tag(
+                settings.model_name, version, "gate_reason", decision.summary
+            )
+        mlflow.set_tags(
+            {
+                "gate": "passed" if decision.promote else "rejected",
+                "gate_reason": decision.summary,
+                "registered_version": version,
+            }
+        )
+
+    return TrainResult(
+        run_id=run_id,
+        model_name=settings.model_name,
+        version=version,
+        metrics=candidate,
+        champion_before=champion.version if champion else None,
+        champion_metrics=champion_metrics,
+        decision=decision,
+        promoted_by=promoted_by,
+    )
+
+
+def _evaluate_with_mlflow(estimator_uri: str, test: pd.DataFrame) -> None:
+    """MLflow's classifier evaluation: metrics plus confusion-matrix and ROC plots."""
+    with warnings.catch_warnings():
+        # The estimator is fitted on a plain matrix; evaluate hands it a named DataFrame.
+        warnings.filterwarnings("ignore", message="X has feature names")
+        mlflow.models.evaluate(
+            estimator_uri,
+            data=test,
+            targets=TARGET,
+            model_type="classifier",
+            evaluators=["default"],
+        )
+
+
+def _champion_metrics(
+    settings: TrainSettings, champion: Any, test: pd.DataFrame
+) -> dict[str, float] | None:
+    """Score the current champion on the candidate's held-out rows, or None if there is none."""
+    if champion is None:
+        return None
+    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{champion.version}")
+    predictions = model.predict(test[list(FEATURE_NAMES)])
+    return gate_metrics(test[TARGET], probabilities_from_predictions(predictions))
+
+
+def _pyfunc_kwargs(
+    estimator_dir: Path, tmp: str, pipeline: Pipeline, test: pd.DataFrame
+) -> dict[str, Any]:
+    """Everything ``log_model``/``save_model`` need, shared by both publish routes."""
+    code_dir = Path(tmp) / "code" / "iris_ml"
+    code_dir.mkdir(parents=True)
+    for module in SERVING_MODULES:
+        shutil.copy2(_PACKAGE_DIR / module, code_dir / module)
+    example = test[list(FEATURE_NAMES)].head(2).astype("float64")
+    example_output = predictions_from_probabilities(
+        pipeline.predict_proba(example.to_numpy()), pipeline.classes_
+    )
+    return {
+        "python_model": str(_PACKAGE_DIR / "model_code.py"),
+        "artifacts": {ESTIMATOR_ARTIFACT: str(estimator_dir)},
+        "code_paths": [str(code_dir)],
+        "signature": infer_signature(example, example_output),
+        "input_example": example,
+        "pip_requirements": serving_requirements(),
+        # MLflow only lets a loader override keys that exist: declare the slot the
+        # serving launchers fill with the registry version (empty = not known).
+        "model_config": {MODEL_VERSION_KEY: ""},
+    }
