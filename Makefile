@@ -1,0 +1,73 @@
+# iris-ml: every command a user or CI runs. Needs only python3 (>= 3.11), make and git.
+#   make demo   set up, train + register + promote, serve the champion and open the UI
+#   make test   set up and run the whole test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+# Local state lives in ignored paths; override with the standard MLflow variables.
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+export MLFLOW_EXPERIMENT_NAME ?= iris-classifier
+export GRADIO_ANALYTICS_ENABLED ?= False
+
+HOST ?= 127.0.0.1
+PORT ?= 5001
+UI_PORT ?= 7860
+WORKERS ?= 0
+TRAIN_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help setup train serve ui demo test test-unit lint format docs bench soak clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv and install the pinned dependencies (requirements.lock)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required, found " + sys.version.split()[0])'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
+	$(BIN)/uv pip sync --quiet --python $(PY) requirements.lock
+	$(BIN)/uv pip install --quiet --python $(PY) --no-deps -e .
+	@touch $@
+
+train: setup ## run the MLflow Project: train, evaluate, register, gate, promote
+	$(BIN)/mlflow run . --env-manager local $(TRAIN_ARGS)
+
+serve: setup ## serve the champion with mlflow models serve (HOST, PORT, WORKERS)
+	$(PY) -m iris_ml.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+ui: setup ## the Gradio page, against SCORING_URI (default: the local server)
+	$(PY) -m ui --host $(HOST) --port $(UI_PORT)
+
+demo: setup ## train + register + promote, then serve the champion and the UI until Ctrl-C
+	$(BIN)/mlflow run . --env-manager local $(TRAIN_ARGS) || test $$? -eq 1
+	$(PY) -m iris_ml.demo --host $(HOST) --port $(PORT) --ui-port $(UI_PORT) --workers $(WORKERS)
+
+test: setup ## lint, then the whole suite (browser tests need Chromium: see .ci/run)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: setup ## only the tests that start no process
+	$(BIN)/pytest -m "not integration and not browser" $(PYTEST_ARGS)
+
+lint: setup ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+docs: setup ## build the documentation site into site/
+	$(BIN)/mkdocs build --strict
+
+clean: ## remove the venv and local MLflow state
+	rm -rf $(VENV) mlflow.db mlruns mlartifacts site .pytest_cache .ruff_cache

@@ -1,0 +1,217 @@
+"""``score-client``: predictions and health checks from the command line.
+
+Exit status: 0 success; 2 usage error; 3 bad input (nothing or not all sent);
+4 the server rejected the request (4xx); 5 the endpoint is unreachable or timed
+out; 6 the server failed (5xx) or answered something unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from iris_ml.contract import FEATURE_NAMES, FEATURES
+from score_client._client import ScoringClient, describe_error
+from score_client._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    InvalidInputError,
+    ScoringError,
+)
+from score_client._tables import TableError, read_csv, score_table, write_csv
+
+EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_SERVER = 0, 2, 3, 4, 5, 6
+
+
+def exit_code_for(exc: ScoringError) -> int:
+    if isinstance(exc, InvalidInputError):
+        return EXIT_BAD_INPUT
+    if isinstance(exc, APIConnectionError):
+        return EXIT_UNREACHABLE
+    if isinstance(exc, APIStatusError) and 400 <= exc.status_code < 500:
+        return EXIT_REJECTED
+    return EXIT_SERVER
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="score-client",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--url", help="endpoint URL (default: $SCORING_URI)")
+    p.add_argument(
+        "--key",
+        help="API key (default: $SCORING_KEY; prefer the variable: flags are visible in ps)",
+    )
+    p.add_argument("--deployment", help="Azure ML deployment to target (azureml-model-deployment)")
+    p.add_argument(
+        "--backend", choices=["mlflow", "azureml"], help="default: detected from the URL"
+    )
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    p.add_argument(
+        "--retries", type=int, default=2, help="retries of 408/429/5xx/connection errors"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    predict = sub.add_parser("predict", help="score flowers from flags, a JSON file or a CSV")
+    for feature in FEATURES:
+        predict.add_argument(
+            f"--{feature.name.replace('_', '-')}", type=float, metavar="CM", help=feature.label
+        )
+    predict.add_argument("--json", metavar="FILE", help="a JSON list of row objects ('-' = stdin)")
+    predict.add_argument("--csv", metavar="FILE", help="a CSV with a header ('-' = stdin)")
+    predict.add_argument("--out", metavar="FILE", default="-", help="where to write ('-' = stdout)")
+    predict.add_argument(
+        "--format", choices=["table", "json", "csv"], help="default: csv for --csv, else table"
+    )
+    predict.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="score the valid rows, report the rest in an 'error' column",
+    )
+    predict.add_argument("--chunk-size", type=int, default=10_000, help="rows per request")
+    predict.add_argument("--concurrency", type=int, default=2, help="requests in flight")
+
+    sub.add_parser("health", help="is the endpoint up, and which model version answers?")
+    return p
+
+
+def _open_in(path: str) -> TextIO:
+    return sys.stdin if path == "-" else open(path, newline="", encoding="utf-8")
+
+
+def _load_rows(args: argparse.Namespace) -> tuple[list[str], list[dict[str, object]]]:
+    flags = {name: getattr(args, name) for name in FEATURE_NAMES}
+    sources = [bool(args.json), bool(args.csv), any(v is not None for v in flags.values())]
+    if sum(sources) != 1:
+        raise TableError("give exactly one input: the four measurement flags, --json or --csv")
+    if args.csv:
+        with _open_in(args.csv) as stream:
+            return read_csv(stream)
+    if args.json:
+        with _open_in(args.json) as stream:
+            try:
+                data = json.load(stream)
+            except ValueError as exc:
+                raise TableError(f"not valid JSON: {exc}") from None
+        rows = data if isinstance(data, list) else [data]
+        return list(FEATURE_NAMES), rows
+    return list(FEATURE_NAMES), [flags]
+
+
+class _Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._enabled = stream.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self._enabled or total <= 0:
+            return
+        width = 30
+        filled = int(width * done / total)
+        self._stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} rows")
+        if done >= total:
+            self._stream.write("\n")
+        self._stream.flush()
+
+
+def _write_table(
+    out: TextIO, columns: Sequence[str], rows: Sequence[dict[str, object]], fmt: str
+) -> None:
+    if fmt == "csv":
+        write_csv(out, columns, rows)
+    elif fmt == "json":
+        json.dump([{c: r.get(c) for c in columns} for r in rows], out, indent=2)
+        out.write("\n")
+    else:
+        cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+        widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+        out.write(
+            "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n"
+        )
+        for row in cells:
+            out.write(
+                "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n"
+            )
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".") if value == value else "nan"
+    return "" if value is None else str(value)
+
+
+def _predict(client: ScoringClient, args: argparse.Namespace) -> int:
+    columns, records = _load_rows(args)
+    fmt = args.format or ("csv" if args.csv else "table")
+    progress = _Progress(sys.stderr)
+
+    def predict(rows: list[dict[str, float]]):
+        return client.predict(rows, on_progress=progress)
+
+    table = score_table(predict, columns, records)
+    if table.errors and not args.skip_invalid:
+        raise InvalidInputError(table.errors)
+    out = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")  # noqa: SIM115
+    try:
+        result_columns = (
+            table.columns if args.skip_invalid else [c for c in table.columns if c != "error"]
+        )
+        _write_table(out, result_columns, table.rows, fmt)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if table.errors:
+        print(
+            f"{len(table.errors)} problem(s) in {len(table.rows) - table.scored} row(s); see the 'error' column",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        client = ScoringClient(
+            args.url,
+            api_key=args.key,
+            deployment=args.deployment,
+            backend=args.backend,
+            timeout=args.timeout,
+            max_retries=args.retries,
+            chunk_size=getattr(args, "chunk_size", 10_000),
+            concurrency=getattr(args, "concurrency", 2),
+        )
+    except ValueError as exc:
+        print(f"score-client: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    with client:
+        try:
+            if args.command == "health":
+                health = client.health()
+                if health.ok:
+                    version = health.model_version or "unknown (server does not report it)"
+                    print(
+                        f"UP  {health.url} ({health.backend}) model version {version}, {health.latency_ms:.1f} ms"
+                    )
+                    return EXIT_OK
+                print(f"DOWN  {health.url} ({health.backend}): {health.error}")
+                return EXIT_UNREACHABLE
+            return _predict(client, args)
+        except (TableError, OSError) as exc:
+            print(f"score-client: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except ScoringError as exc:
+            print(f"score-client: {describe_error(exc)}", file=sys.stderr)
+            return exit_code_for(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
