@@ -14,6 +14,9 @@ STAMP := $(VENV)/.installed
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 export MLFLOW_EXPERIMENT_NAME ?= iris-classifier
 export GRADIO_ANALYTICS_ENABLED ?= False
+# Tests and linters never write into the repo.
+export PYTHONDONTWRITEBYTECODE := 1
+export RUFF_NO_CACHE := true
 
 HOST ?= 127.0.0.1
 PORT ?= 5001

@@ -86,6 +86,6 @@ def promote(client: MlflowClient, model_name: str, alias: str, version: str) -> 
         _log.warning("registry refused alias %r (%s); falling back to a tag", alias, exc.message)
     previous = resolve_alias(client, model_name, alias)
     client.set_model_version_tag(model_name, version, alias_tag(alias), "true")
-    if previous is not None and previous.version != version:
+    if previous is not None and str(previous.version) != str(version):
         client.delete_model_version_tag(model_name, previous.version, alias_tag(alias))
     return "tag"

@@ -72,7 +72,7 @@ def resolve_version(model_name: str, alias: str) -> str | None:
     from iris_ml.registry import resolve_alias
 
     found = resolve_alias(MlflowClient(), model_name, alias)
-    return found.version if found else None
+    return str(found.version) if found else None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -138,6 +138,7 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
                 "gate": "passed" if decision.promote else "rejected",
             },
         ).version
+        version = str(version)  # int from SQL stores, str from REST ones
         description = ", ".join(f"{k}={v:.4f}" for k, v in candidate.items())
         client.update_model_version(settings.model_name, version, description=description)
 
@@ -161,7 +162,7 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
         model_name=settings.model_name,
         version=version,
         metrics=candidate,
-        champion_before=champion.version if champion else None,
+        champion_before=str(champion.version) if champion else None,
         champion_metrics=champion_metrics,
         decision=decision,
         promoted_by=promoted_by,

@@ -1,0 +1,120 @@
+"""Start real processes for tests, find free ports, and always stop what was started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env(tracking_uri: str | None = None, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "MLFLOW_EXPERIMENT_NAME": "iris-tests",
+    }
+    env.pop("SCORING_KEY", None)
+    env.pop("SCORING_URI", None)
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env.update(extra)
+    return env
+
+
+class Proc:
+    """A child in its own process group, its output in a log file."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None):
+        self.cmd = cmd
+        self.log = log
+        self._out = open(log, "wb")  # noqa: SIM115
+        self.popen = subprocess.Popen(
+            cmd, env=env, cwd=cwd, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_http(self, url: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.cmd[:4]} exited {self.popen.returncode}:\n{self.output()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"{url} not up after {timeout}s:\n{self.output()[-3000:]}")
+
+    def stop(self, grace: float = 15.0) -> None:
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+                self.popen.wait(grace)
+            except ProcessLookupError:
+                pass
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        # Children that outlived their parent (uvicorn workers) share the group.
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._out.close()
+
+
+def mlflow_run(
+    tracking_uri: str,
+    cwd: Path,
+    *params: str,
+    env_manager: str = "local",
+    timeout: float = 600,
+    extra_env: dict[str, str] | None = None,
+):
+    """`mlflow run <repo>` as a user would; returns the CompletedProcess."""
+    cmd = [str(BIN / "mlflow"), "run", str(REPO), "--env-manager", env_manager]
+    for p in params:
+        cmd += ["-P", p]
+    return subprocess.run(
+        cmd,
+        env=base_env(tracking_uri, **(extra_env or {})),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def serve(tracking_uri: str, log_dir: Path, *extra: str, model_version: str | None = None) -> tuple[Proc, str]:
+    """The project's serve launcher on a free port; returns the process and its base URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "iris_ml.serve", "--port", str(port), *extra]
+    proc = Proc(cmd, base_env(tracking_uri), log_dir / f"serve-{port}.log", cwd=log_dir)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        proc.wait_http(base + "/ping", timeout=180)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, base

@@ -1,0 +1,99 @@
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from iris_ml.contract import (
+    FEATURE_NAMES,
+    FEATURES,
+    SPECIES,
+    RowError,
+    describe_value_problem,
+    format_row_errors,
+    validate_records,
+)
+
+GOOD = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+def test_contract_names_and_order():
+    assert FEATURE_NAMES == ("sepal_length", "sepal_width", "petal_length", "petal_width")
+    assert SPECIES == ("setosa", "versicolor", "virginica")
+
+
+def test_typical_ranges_lie_inside_the_valid_range():
+    for f in FEATURES:
+        low, high = f.typical
+        assert 0 < low < high <= f.maximum
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, "missing"),
+        (float("nan"), "NaN"),
+        (float("inf"), "+infinity"),
+        (float("-inf"), "-infinity"),
+        (0, "greater than 0"),
+        (-1.5, "greater than 0"),
+        (21.0, "at most 20"),
+        (1e308, "at most 20"),
+        ("5.1", "expected a number"),
+        (True, "expected a number"),
+        ([5.1], "expected a number"),
+        ({"v": 1}, "expected a number"),
+    ],
+)
+def test_bad_values_are_described(value, expected):
+    problem = describe_value_problem("sepal_length", value)
+    assert problem is not None and expected in problem
+
+
+@pytest.mark.parametrize("value", [0.1, 5, 5.1, 20.0])
+def test_good_values_pass(value):
+    assert describe_value_problem("sepal_length", value) is None
+
+
+def test_validate_records_keeps_order_and_reports_each_problem():
+    rows = [GOOD, {**GOOD, "petal_width": -1}, {"sepal_length": 5.0}, "not a row", {**GOOD, "x": 1}]
+    valid, errors = validate_records(rows)
+    assert valid == [GOOD, GOOD]
+    assert [(e.row, e.column) for e in errors] == [
+        (1, "petal_width"),
+        (2, "sepal_width"),
+        (2, "petal_length"),
+        (2, "petal_width"),
+        (3, None),
+    ]
+    assert "column is missing" in errors[1].problem
+
+
+def test_format_row_errors_names_the_first_few_and_counts_the_rest():
+    errors = [RowError(i, "sepal_length", "bad") for i in range(8)]
+    text = format_row_errors(errors, limit=3)
+    assert text.startswith("row 0, column 'sepal_length': bad; row 1")
+    assert text.endswith("and 5 more problem(s)")
+
+
+values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.text(max_size=5),
+    st.lists(st.floats(), max_size=2),
+)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from([*FEATURE_NAMES, "other"]), values, max_size=5), max_size=6))
+def test_validation_never_crashes_and_never_passes_an_invalid_value(rows):
+    valid, errors = validate_records(rows)
+    bad_rows = {e.row for e in errors}
+    assert len(valid) + len(bad_rows) == len(rows)
+    for row in valid:
+        assert set(row) == set(FEATURE_NAMES)
+        for name, value in row.items():
+            maximum = next(f.maximum for f in FEATURES if f.name == name)
+            assert math.isfinite(value) and 0 < value <= maximum
