@@ -1,0 +1,180 @@
+"""score_client against real servers: the served champion, and a scripted loopback server."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from iris_ml.contract import FEATURE_NAMES, SPECIES
+from score_client import APIConnectionError, BadRequestError, ScoringClient
+from tests import procs
+
+pytestmark = pytest.mark.integration
+
+SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+def cli(*args: str, env_extra: dict[str, str] | None = None, stdin: str | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "score_client", *args],
+        env=procs.base_env(**(env_extra or {})),
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=300,
+    )
+
+
+def test_single_row(served_champion):
+    with ScoringClient(served_champion.base_url) as client:
+        [p] = client.predict([SETOSA])
+    assert p.species == "setosa" and p.model_version == "1"
+    assert set(p.probabilities) == set(SPECIES)
+
+
+def test_client_contract_equals_the_served_models_signature(trained_store, monkeypatch):
+    from mlflow.models import get_model_info
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_store.tracking_uri)
+    signature = get_model_info("models:/iris-classifier@champion").signature
+    assert tuple(signature.inputs.input_names()) == FEATURE_NAMES
+    assert {str(t) for t in signature.inputs.input_types()} == {"DataType.double"}
+
+
+def test_server_side_400_is_surfaced_cleanly(served_champion):
+    """A request the server rejects (rows past the model's limit) surfaces its message."""
+    rows = [SETOSA] * 50_001
+    with ScoringClient(served_champion.base_url, chunk_size=50_000) as client:
+        # Chunking keeps each request within the limit: the client succeeds.
+        assert len(client.predict(rows)) == 50_001
+    with ScoringClient(served_champion.base_url, chunk_size=50_000, max_retries=0) as client:
+        client.settings = client.settings.__class__(**{**client.settings.__dict__, "chunk_size": 50_001})
+        with pytest.raises(BadRequestError) as info:
+            client.predict(rows)
+    assert info.value.status_code == 400
+    assert info.value.message == "Invalid input: 50001 rows in one request; the limit is 50000"
+
+
+def test_ten_thousand_row_csv_round_trip_through_the_cli(served_champion, tmp_path):
+    rng = np.random.default_rng(3)
+    data = rng.uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], size=(10_000, 4)).round(2)
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    columns = ["id", *reversed(FEATURE_NAMES)]  # any order, plus an extra column
+    with open(src, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        for i, row in enumerate(data):
+            w.writerow([f"f{i}", *reversed(row.tolist())])
+    result = cli("--url", served_champion.base_url, "predict", "--csv", str(src), "--out", str(out), "--chunk-size", "2500")
+    assert result.returncode == 0, result.stderr
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 10_000
+    assert [r["id"] for r in rows[:3]] == ["f0", "f1", "f2"] and rows[-1]["id"] == "f9999"
+    assert list(rows[0])[:5] == columns and "species" in rows[0] and "proba_virginica" in rows[0]
+    assert {r["species"] for r in rows} <= set(SPECIES)
+    assert float(rows[0]["petal_width"]) == data[0][3]
+
+
+def test_cli_reports_bad_rows_with_exit_3_and_skip_invalid_scores_the_rest(served_champion, tmp_path):
+    src = tmp_path / "mixed.csv"
+    src.write_text(",".join(FEATURE_NAMES) + "\n5.1,3.5,1.4,0.2\n5.1,,1.4,0.2\n6.3,3.3,6.0,2.5\n")
+    strict = cli("--url", served_champion.base_url, "predict", "--csv", str(src))
+    assert strict.returncode == 3 and "row 1, column 'sepal_width': column is missing" not in strict.stderr
+    assert "row 1, column 'sepal_width': value is missing" in strict.stderr
+    lenient = cli("--url", served_champion.base_url, "predict", "--csv", str(src), "--skip-invalid", "--format", "json")
+    assert lenient.returncode == 3
+    rows = json.loads(lenient.stdout)
+    assert [r["species"] for r in rows] == ["setosa", "", "virginica"]
+    assert rows[1]["error"] == "sepal_width: value is missing (null)"
+
+
+def test_cli_flags_health_and_env_url(served_champion):
+    env = {"SCORING_URI": served_champion.base_url}
+    result = cli("predict", "--sepal-length", "6.3", "--sepal-width", "3.3", "--petal-length", "6.0", "--petal-width", "2.5", "--format", "json", env_extra=env)
+    assert result.returncode == 0 and json.loads(result.stdout)[0]["species"] == "virginica"
+    health = cli("health", env_extra=env)
+    assert health.returncode == 0 and "UP" in health.stdout and "model version 1" in health.stdout
+
+
+def test_endpoint_down_gives_the_connection_error_fast():
+    url = f"http://127.0.0.1:{procs.free_port()}"
+    started = time.monotonic()
+    with ScoringClient(url) as client, pytest.raises(APIConnectionError):
+        client.predict([SETOSA])
+    assert time.monotonic() - started < 5  # two quick retries, then the error
+    result = cli("--url", url, "--retries", "0", "health")
+    assert result.returncode == 5 and "DOWN" in result.stdout
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    """Answers from a script: a list of (status, headers) consumed one per request, then 200."""
+
+    script: list[tuple[int, dict[str, str]]] = []
+    seen: list[float] = []
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length))
+        type(self).seen.append(time.monotonic())
+        status, headers = type(self).script.pop(0) if type(self).script else (200, {})
+        if status == 200:
+            n = len(body["dataframe_split"]["data"])
+            payload = {"predictions": [{"species": "setosa", "probabilities": dict.fromkeys(SPECIES, 1 / 3)}] * n}
+        else:
+            payload = {"message": f"scripted {status}"}
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        for k, v in {"Content-Type": "application/json", **headers}.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def scripted_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Scripted.seen = []
+    try:
+        yield _Scripted, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_retry_503_then_200_end_to_end(scripted_server):
+    handler, url = scripted_server
+    handler.script = [(503, {}), (503, {})]
+    with ScoringClient(url, max_retries=2) as client:
+        assert client.predict([SETOSA])[0].species == "setosa"
+    assert len(handler.seen) == 3
+
+
+def test_retry_honours_429_retry_after_end_to_end(scripted_server):
+    handler, url = scripted_server
+    handler.script = [(429, {"Retry-After": "1"})]
+    with ScoringClient(url) as client:
+        client.predict([SETOSA])
+    assert len(handler.seen) == 2 and handler.seen[1] - handler.seen[0] >= 0.95
+
+
+def test_no_retry_on_other_4xx_end_to_end(scripted_server):
+    handler, url = scripted_server
+    handler.script = [(422, {})]
+    with ScoringClient(url) as client, pytest.raises(Exception) as info:
+        client.predict([SETOSA])
+    assert len(handler.seen) == 1 and "scripted 422" in str(info.value)
