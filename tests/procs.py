@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -46,7 +47,12 @@ class Proc:
         self.log = log
         self._out = open(log, "wb")  # noqa: SIM115
         self.popen = subprocess.Popen(
-            cmd, env=env, cwd=cwd, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            env=env,
+            cwd=cwd,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def output(self) -> str:
@@ -56,7 +62,9 @@ class Proc:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.cmd[:4]} exited {self.popen.returncode}:\n{self.output()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.cmd[:4]} exited {self.popen.returncode}:\n{self.output()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -77,10 +85,8 @@ class Proc:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait()
         # Children that outlived their parent (uvicorn workers) share the group.
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         self._out.close()
 
 
@@ -106,7 +112,9 @@ def mlflow_run(
     )
 
 
-def serve(tracking_uri: str, log_dir: Path, *extra: str, model_version: str | None = None) -> tuple[Proc, str]:
+def serve(
+    tracking_uri: str, log_dir: Path, *extra: str, model_version: str | None = None
+) -> tuple[Proc, str]:
     """The project's serve launcher on a free port; returns the process and its base URL."""
     port = free_port()
     cmd = [sys.executable, "-m", "iris_ml.serve", "--port", str(port), *extra]

@@ -33,8 +33,12 @@ def test_the_run_records_params_metrics_plots_dataset_and_commit(trained_store):
     version = client.get_model_version("iris-classifier", "1")
     run = client.get_run(version.run_id)
     assert run.info.status == "FINISHED"
-    assert {"C", "max_iter", "test_size", "seed", "min_accuracy", "tolerance"} <= set(run.data.params)
-    assert {"accuracy_score", "f1_score", "log_loss", "roc_auc", "gate_accuracy"} <= set(run.data.metrics)
+    assert {"C", "max_iter", "test_size", "seed", "min_accuracy", "tolerance"} <= set(
+        run.data.params
+    )
+    assert {"accuracy_score", "f1_score", "log_loss", "roc_auc", "gate_accuracy"} <= set(
+        run.data.metrics
+    )
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"confusion_matrix.png", "roc_curve_plot.png"} <= artifacts
     assert run.data.tags["dataset_digest"]
@@ -43,12 +47,16 @@ def test_the_run_records_params_metrics_plots_dataset_and_commit(trained_store):
     assert commit and len(commit) == 40
 
 
-def test_the_registered_model_carries_signature_example_and_no_pickle(trained_store, tmp_path, monkeypatch):
+def test_the_registered_model_carries_signature_example_and_no_pickle(
+    trained_store, tmp_path, monkeypatch
+):
     import mlflow.artifacts
     import yaml
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_store.tracking_uri)
-    local = mlflow.artifacts.download_artifacts(artifact_uri="models:/iris-classifier/1", dst_path=str(tmp_path))
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri="models:/iris-classifier/1", dst_path=str(tmp_path)
+    )
     mlmodel = yaml.safe_load(open(os.path.join(local, "MLmodel")))
     inputs = json.loads(mlmodel["signature"]["inputs"])
     assert [c["name"] for c in inputs] == list(FEATURE_NAMES)
@@ -70,7 +78,9 @@ def test_a_bad_candidate_is_registered_but_not_promoted(trained_store):
     assert "NOT PROMOTED: accuracy" in output and "'champion' stays on version 1" in output
     client = client_for(trained_store.tracking_uri)
     assert str(client.get_model_version_by_alias("iris-classifier", "champion").version) == "1"
-    rejected = max(client.search_model_versions("name='iris-classifier'"), key=lambda v: int(v.version))
+    rejected = max(
+        client.search_model_versions("name='iris-classifier'"), key=lambda v: int(v.version)
+    )
     assert rejected.tags["gate"] == "rejected"
     assert "below the floor" in rejected.tags["gate_reason"]
 

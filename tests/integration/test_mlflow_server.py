@@ -13,10 +13,18 @@ pytestmark = pytest.mark.integration
 def tracking_server(tmp_path):
     port = procs.free_port()
     cmd = [
-        str(procs.BIN / "mlflow"), "server",
-        "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
-        "--artifacts-destination", str(tmp_path / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        str(procs.BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path}/server.db",
+        "--artifacts-destination",
+        str(tmp_path / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
     proc = procs.Proc(cmd, procs.base_env(), tmp_path / "server.log", cwd=tmp_path)
     try:
@@ -41,6 +49,10 @@ def test_train_register_and_serve_through_a_tracking_server(tracking_server, tmp
         body = {"dataframe_split": {"columns": list(FEATURE_NAMES), "data": [[6.3, 3.3, 6.0, 2.5]]}}
         response = httpx.post(base + "/invocations", json=body, timeout=30)
         assert response.status_code == 200
-        assert response.json()["predictions"][0] == {**response.json()["predictions"][0], "species": "virginica", "model_version": "1"}
+        assert response.json()["predictions"][0] == {
+            **response.json()["predictions"][0],
+            "species": "virginica",
+            "model_version": "1",
+        }
     finally:
         server.stop()

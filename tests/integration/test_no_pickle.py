@@ -37,7 +37,9 @@ print(out[0]["species"])
 
 def test_the_champion_loads_and_predicts_with_unpickling_disabled(trained_store):
     env = procs.base_env(trained_store.tracking_uri)
-    result = subprocess.run([sys.executable, "-c", GUARDED_LOAD], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", GUARDED_LOAD], env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("setosa")
 
@@ -48,6 +50,11 @@ def test_the_guard_does_catch_unpickling(tmp_path):
 
     path = tmp_path / "x.pkl"
     path.write_bytes(pickle.dumps({"a": 1}))
-    code = GUARDED_LOAD.split("import mlflow.pyfunc")[0] + f"\npickle.loads(open({str(path)!r}, 'rb').read())\n"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    code = (
+        GUARDED_LOAD.split("import mlflow.pyfunc")[0]
+        + f"\npickle.loads(open({str(path)!r}, 'rb').read())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0 and "unpickling attempted" in result.stderr

@@ -56,7 +56,9 @@ def test_server_side_400_is_surfaced_cleanly(served_champion):
         # Chunking keeps each request within the limit: the client succeeds.
         assert len(client.predict(rows)) == 50_001
     with ScoringClient(served_champion.base_url, chunk_size=50_000, max_retries=0) as client:
-        client.settings = client.settings.__class__(**{**client.settings.__dict__, "chunk_size": 50_001})
+        client.settings = client.settings.__class__(
+            **{**client.settings.__dict__, "chunk_size": 50_001}
+        )
         with pytest.raises(BadRequestError) as info:
             client.predict(rows)
     assert info.value.status_code == 400
@@ -73,7 +75,17 @@ def test_ten_thousand_row_csv_round_trip_through_the_cli(served_champion, tmp_pa
         w.writerow(columns)
         for i, row in enumerate(data):
             w.writerow([f"f{i}", *reversed(row.tolist())])
-    result = cli("--url", served_champion.base_url, "predict", "--csv", str(src), "--out", str(out), "--chunk-size", "2500")
+    result = cli(
+        "--url",
+        served_champion.base_url,
+        "predict",
+        "--csv",
+        str(src),
+        "--out",
+        str(out),
+        "--chunk-size",
+        "2500",
+    )
     assert result.returncode == 0, result.stderr
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -84,13 +96,27 @@ def test_ten_thousand_row_csv_round_trip_through_the_cli(served_champion, tmp_pa
     assert float(rows[0]["petal_width"]) == data[0][3]
 
 
-def test_cli_reports_bad_rows_with_exit_3_and_skip_invalid_scores_the_rest(served_champion, tmp_path):
+def test_cli_reports_bad_rows_with_exit_3_and_skip_invalid_scores_the_rest(
+    served_champion, tmp_path
+):
     src = tmp_path / "mixed.csv"
     src.write_text(",".join(FEATURE_NAMES) + "\n5.1,3.5,1.4,0.2\n5.1,,1.4,0.2\n6.3,3.3,6.0,2.5\n")
     strict = cli("--url", served_champion.base_url, "predict", "--csv", str(src))
-    assert strict.returncode == 3 and "row 1, column 'sepal_width': column is missing" not in strict.stderr
+    assert (
+        strict.returncode == 3
+        and "row 1, column 'sepal_width': column is missing" not in strict.stderr
+    )
     assert "row 1, column 'sepal_width': value is missing" in strict.stderr
-    lenient = cli("--url", served_champion.base_url, "predict", "--csv", str(src), "--skip-invalid", "--format", "json")
+    lenient = cli(
+        "--url",
+        served_champion.base_url,
+        "predict",
+        "--csv",
+        str(src),
+        "--skip-invalid",
+        "--format",
+        "json",
+    )
     assert lenient.returncode == 3
     rows = json.loads(lenient.stdout)
     assert [r["species"] for r in rows] == ["setosa", "", "virginica"]
@@ -99,7 +125,20 @@ def test_cli_reports_bad_rows_with_exit_3_and_skip_invalid_scores_the_rest(serve
 
 def test_cli_flags_health_and_env_url(served_champion):
     env = {"SCORING_URI": served_champion.base_url}
-    result = cli("predict", "--sepal-length", "6.3", "--sepal-width", "3.3", "--petal-length", "6.0", "--petal-width", "2.5", "--format", "json", env_extra=env)
+    result = cli(
+        "predict",
+        "--sepal-length",
+        "6.3",
+        "--sepal-width",
+        "3.3",
+        "--petal-length",
+        "6.0",
+        "--petal-width",
+        "2.5",
+        "--format",
+        "json",
+        env_extra=env,
+    )
     assert result.returncode == 0 and json.loads(result.stdout)[0]["species"] == "virginica"
     health = cli("health", env_extra=env)
     assert health.returncode == 0 and "UP" in health.stdout and "model version 1" in health.stdout
@@ -121,14 +160,19 @@ class _Scripted(BaseHTTPRequestHandler):
     script: list[tuple[int, dict[str, str]]] = []
     seen: list[float] = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length))
         type(self).seen.append(time.monotonic())
         status, headers = type(self).script.pop(0) if type(self).script else (200, {})
         if status == 200:
             n = len(body["dataframe_split"]["data"])
-            payload = {"predictions": [{"species": "setosa", "probabilities": dict.fromkeys(SPECIES, 1 / 3)}] * n}
+            payload = {
+                "predictions": [
+                    {"species": "setosa", "probabilities": dict.fromkeys(SPECIES, 1 / 3)}
+                ]
+                * n
+            }
         else:
             payload = {"message": f"scripted {status}"}
         data = json.dumps(payload).encode()

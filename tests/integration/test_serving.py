@@ -21,13 +21,24 @@ def record(values):
 
 
 GOOD_REQUESTS = {
-    "dataframe_split": (JSON, {"dataframe_split": {"columns": list(FEATURE_NAMES), "data": [SETOSA, VIRGINICA]}}),
+    "dataframe_split": (
+        JSON,
+        {"dataframe_split": {"columns": list(FEATURE_NAMES), "data": [SETOSA, VIRGINICA]}},
+    ),
     "dataframe_records": (JSON, {"dataframe_records": [record(SETOSA), record(VIRGINICA)]}),
     "instances": (JSON, {"instances": [record(SETOSA), record(VIRGINICA)]}),
-    "inputs": (JSON, {"inputs": {n: [a, b] for n, a, b in zip(FEATURE_NAMES, SETOSA, VIRGINICA, strict=True)}}),
+    "inputs": (
+        JSON,
+        {"inputs": {n: [a, b] for n, a, b in zip(FEATURE_NAMES, SETOSA, VIRGINICA, strict=True)}},
+    ),
     "csv": (
         {"Content-Type": "text/csv"},
-        ",".join(FEATURE_NAMES) + "\n" + ",".join(map(str, SETOSA)) + "\n" + ",".join(map(str, VIRGINICA)) + "\n",
+        ",".join(FEATURE_NAMES)
+        + "\n"
+        + ",".join(map(str, SETOSA))
+        + "\n"
+        + ",".join(map(str, VIRGINICA))
+        + "\n",
     ),
 }
 
@@ -52,39 +63,125 @@ def records_with(**changes):
 
 # (name, content-type, body, expected status, text the message must contain)
 BAD_REQUESTS = [
-    ("missing column", "application/json", json.dumps({"dataframe_records": [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4}]}), 400, "petal_width"),
-    ("misspelled column", "application/json", json.dumps({"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_length", "petal_wdith"], "data": [SETOSA]}}), 400, "petal_width"),
-    ("null", "application/json", records_with(sepal_length=None), 400, "row 0, column 'sepal_length': value is NaN"),
-    ("NaN literal", "application/json", '{"dataframe_records": [{"sepal_length": NaN, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}]}', 400, "value is NaN"),
-    ("Infinity literal", "application/json", '{"dataframe_records": [{"sepal_length": 5.1, "sepal_width": Infinity, "petal_length": 1.4, "petal_width": 0.2}]}', 400, "infinity"),
+    (
+        "missing column",
+        "application/json",
+        json.dumps(
+            {"dataframe_records": [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4}]}
+        ),
+        400,
+        "petal_width",
+    ),
+    (
+        "misspelled column",
+        "application/json",
+        json.dumps(
+            {
+                "dataframe_split": {
+                    "columns": ["sepal_length", "sepal_width", "petal_length", "petal_wdith"],
+                    "data": [SETOSA],
+                }
+            }
+        ),
+        400,
+        "petal_width",
+    ),
+    (
+        "null",
+        "application/json",
+        records_with(sepal_length=None),
+        400,
+        "row 0, column 'sepal_length': value is NaN",
+    ),
+    (
+        "NaN literal",
+        "application/json",
+        '{"dataframe_records": [{"sepal_length": NaN, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}]}',
+        400,
+        "value is NaN",
+    ),
+    (
+        "Infinity literal",
+        "application/json",
+        '{"dataframe_records": [{"sepal_length": 5.1, "sepal_width": Infinity, "petal_length": 1.4, "petal_width": 0.2}]}',
+        400,
+        "infinity",
+    ),
     ("string", "application/json", records_with(petal_length="long"), 400, "petal_length"),
-    ("negative", "application/json", records_with(petal_width=-0.2), 400, "row 0, column 'petal_width': must be greater than 0"),
+    (
+        "negative",
+        "application/json",
+        records_with(petal_width=-0.2),
+        400,
+        "row 0, column 'petal_width': must be greater than 0",
+    ),
     ("zero", "application/json", records_with(sepal_width=0), 400, "must be greater than 0"),
     ("huge", "application/json", records_with(sepal_length=1e308), 400, "must be at most 20"),
     ("absurd", "application/json", records_with(petal_length=150), 400, "must be at most 20"),
-    ("second row bad", "application/json", json.dumps({"dataframe_records": [record(SETOSA), {**record(SETOSA), "sepal_width": -3}]}), 400, "row 1, column 'sepal_width'"),
+    (
+        "second row bad",
+        "application/json",
+        json.dumps({"dataframe_records": [record(SETOSA), {**record(SETOSA), "sepal_width": -3}]}),
+        400,
+        "row 1, column 'sepal_width'",
+    ),
     ("empty list", "application/json", json.dumps({"dataframe_records": []}), 400, ""),
-    ("empty split", "application/json", json.dumps({"dataframe_split": {"columns": list(FEATURE_NAMES), "data": []}}), 400, ""),
-    ("wrong key", "application/json", json.dumps({"rows": [record(SETOSA)]}), 400, "dataframe_split"),
-    ("two keys", "application/json", json.dumps({"dataframe_records": [record(SETOSA)], "instances": [record(SETOSA)]}), 400, "exactly one"),
+    (
+        "empty split",
+        "application/json",
+        json.dumps({"dataframe_split": {"columns": list(FEATURE_NAMES), "data": []}}),
+        400,
+        "",
+    ),
+    (
+        "wrong key",
+        "application/json",
+        json.dumps({"rows": [record(SETOSA)]}),
+        400,
+        "dataframe_split",
+    ),
+    (
+        "two keys",
+        "application/json",
+        json.dumps({"dataframe_records": [record(SETOSA)], "instances": [record(SETOSA)]}),
+        400,
+        "exactly one",
+    ),
     ("malformed JSON", "application/json", '{"dataframe_split": {"columns": [', 400, "valid JSON"),
     ("JSON list", "application/json", json.dumps([record(SETOSA)]), 400, "list"),
     ("JSON scalar", "application/json", "42", 400, ""),
-    ("nested object", "application/json", records_with(sepal_length={"cm": 5.1}), 400, "sepal_length"),
+    (
+        "nested object",
+        "application/json",
+        records_with(sepal_length={"cm": 5.1}),
+        400,
+        "sepal_length",
+    ),
     ("wrong content type", "text/plain", records_with(), 415, "content types"),
     ("non-UTF-8 charset", "application/json; charset=latin-1", records_with(), 415, "UTF-8"),
     ("CSV header only", "text/csv", ",".join(FEATURE_NAMES) + "\n", 400, ""),
 ]
 
 
-@pytest.mark.parametrize(("name", "ctype", "body", "status", "fragment"), BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
-def test_bad_requests_get_a_clean_4xx_and_the_server_keeps_serving(served_champion, name, ctype, body, status, fragment):
-    response = httpx.post(served_champion.invocations, content=body, headers={"Content-Type": ctype}, timeout=30)
+@pytest.mark.parametrize(
+    ("name", "ctype", "body", "status", "fragment"), BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS]
+)
+def test_bad_requests_get_a_clean_4xx_and_the_server_keeps_serving(
+    served_champion, name, ctype, body, status, fragment
+):
+    response = httpx.post(
+        served_champion.invocations, content=body, headers={"Content-Type": ctype}, timeout=30
+    )
     assert response.status_code == status, response.text[:500]
     text = response.text
     assert fragment in text
     assert "stack_trace" not in text and "Traceback" not in text and "site-packages" not in text
-    after = httpx.post(served_champion.invocations, content=json.dumps({"dataframe_records": [record(VIRGINICA)]}), headers=JSON, timeout=30)
+    after = httpx.post(
+        served_champion.invocations,
+        content=json.dumps({"dataframe_records": [record(VIRGINICA)]}),
+        headers=JSON,
+        timeout=30,
+    )
     assert after.status_code == 200 and after.json()["predictions"][0]["species"] == "virginica"
 
 
@@ -111,9 +208,19 @@ def test_known_upstream_limit_booleans_are_coerced_to_numbers(served_champion):
     The model cannot tell `true` from `1.0`; score_client refuses booleans before
     sending (tests/unit/test_score_client.py). Documented in docs/serving.md.
     """
-    response = httpx.post(served_champion.invocations, content=records_with(sepal_length=True), headers=JSON, timeout=30)
+    response = httpx.post(
+        served_champion.invocations,
+        content=records_with(sepal_length=True),
+        headers=JSON,
+        timeout=30,
+    )
     assert response.status_code == 200
-    false = httpx.post(served_champion.invocations, content=records_with(sepal_length=False), headers=JSON, timeout=30)
+    false = httpx.post(
+        served_champion.invocations,
+        content=records_with(sepal_length=False),
+        headers=JSON,
+        timeout=30,
+    )
     assert false.status_code == 400 and "greater than 0" in false.text
 
 
@@ -123,7 +230,9 @@ def test_known_upstream_limit_csv_parse_errors_carry_a_stack_trace(served_champi
     score_client sends JSON only, validated first. The server keeps serving.
     """
     body = ",".join(FEATURE_NAMES) + "\n5.1,abc,1.4,0.2\n"
-    response = httpx.post(served_champion.invocations, content=body, headers={"Content-Type": "text/csv"}, timeout=30)
+    response = httpx.post(
+        served_champion.invocations, content=body, headers={"Content-Type": "text/csv"}, timeout=30
+    )
     assert response.status_code == 400
     assert "stack_trace" in response.json()
     assert httpx.get(served_champion.base_url + "/ping", timeout=10).status_code == 200

@@ -46,7 +46,10 @@ def test_invariance_small_perturbations_do_not_flip_a_clear_cut_flower(champion_
 
 
 def test_direction_longer_wider_petals_move_towards_virginica(champion_model):
-    steps = [[6.0, 3.0, length, width] for length, width in zip(np.linspace(1.2, 6.5, 8), np.linspace(0.2, 2.4, 8), strict=True)]
+    steps = [
+        [6.0, 3.0, length, width]
+        for length, width in zip(np.linspace(1.2, 6.5, 8), np.linspace(0.2, 2.4, 8), strict=True)
+    ]
     virginica = [p["probabilities"]["virginica"] for p in predict(champion_model, steps)]
     assert virginica == sorted(virginica)
     assert predict(champion_model, [steps[0]])[0]["species"] == "setosa"

@@ -87,7 +87,11 @@ values = st.one_of(
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(st.lists(st.dictionaries(st.sampled_from([*FEATURE_NAMES, "other"]), values, max_size=5), max_size=6))
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from([*FEATURE_NAMES, "other"]), values, max_size=5), max_size=6
+    )
+)
 def test_validation_never_crashes_and_never_passes_an_invalid_value(rows):
     valid, errors = validate_records(rows)
     bad_rows = {e.row for e in errors}

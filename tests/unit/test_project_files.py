@@ -38,12 +38,16 @@ def test_conda_yaml_pins_python_and_the_locked_versions():
     for requirement in pip_deps:
         name, _, version = requirement.partition("==")
         assert version, f"{requirement} is not pinned"
-        assert pins[name.lower()] == version, f"{name}: conda.yaml {version}, lock {pins[name.lower()]}"
+        assert pins[name.lower()] == version, (
+            f"{name}: conda.yaml {version}, lock {pins[name.lower()]}"
+        )
 
 
 def test_conda_yaml_covers_what_training_imports():
     env = yaml.safe_load((REPO / "conda.yaml").read_text())
-    pip_deps = {d.split("==")[0] for d in next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))}
+    pip_deps = {
+        d.split("==")[0] for d in next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    }
     assert {"mlflow", "scikit-learn", "skops", "pandas", "numpy"} <= pip_deps
 
 
@@ -59,19 +63,29 @@ def test_mlproject_parameters_match_train_settings_and_flags():
     params = main["parameters"]
     assert set(params) == {f.name for f in fields(TrainSettings)}
     for f in fields(TrainSettings):
-        assert str(params[f.name]["default"]) == str(f.default) or float(params[f.name]["default"]) == f.default
+        assert (
+            str(params[f.name]["default"]) == str(f.default)
+            or float(params[f.name]["default"]) == f.default
+        )
         assert "{" + f.name + "}" in main["command"]
     assert project["conda_env"] == "conda.yaml"
 
 
 def test_train_py_help_documents_the_exit_status():
-    out = subprocess.run([sys.executable, str(REPO / "train.py"), "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "Exit status" in out.stdout and "--min-accuracy" in out.stdout
 
 
 def test_train_py_refuses_bad_parameters_with_exit_2():
     out = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), "--test-size", "0.95"], capture_output=True, text=True
+        [sys.executable, str(REPO / "train.py"), "--test-size", "0.95"],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 2
     assert "test_size must be within" in out.stderr

@@ -20,8 +20,8 @@ from score_client import (
     RequestTooLargeError,
     ScoringClient,
     UnexpectedResponseError,
+    _retry,
 )
-from score_client import _retry
 from score_client._backends import detect_backend, error_message, redact_url
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -29,7 +29,10 @@ SECRET = "sk-test-NOT-A-REAL-KEY-0123456789abcdef"
 
 
 def prediction(species="setosa", version=None):
-    row = {"species": species, "probabilities": {"setosa": 0.9, "versicolor": 0.05, "virginica": 0.05}}
+    row = {
+        "species": species,
+        "probabilities": {"setosa": 0.9, "versicolor": 0.05, "virginica": 0.05},
+    }
     if version:
         row["model_version"] = version
     return row
@@ -45,7 +48,11 @@ def echo_handler(requests, *, bare_list=False, version="3"):
         preds = [prediction(version=version) for _ in table["data"]]
         # Tag each prediction with the first feature so order can be checked.
         for p, row in zip(preds, table["data"], strict=True):
-            p["probabilities"] = {"setosa": row[0] / 100, "versicolor": 0.0, "virginica": 1 - row[0] / 100}
+            p["probabilities"] = {
+                "setosa": row[0] / 100,
+                "versicolor": 0.0,
+                "virginica": 1 - row[0] / 100,
+            }
         return httpx.Response(200, json=preds if bare_list else {"predictions": preds})
 
     return handler
@@ -54,7 +61,10 @@ def echo_handler(requests, *, bare_list=False, version="3"):
 def make_client(handler, url="http://127.0.0.1:5001", **kwargs):
     sleeps = []
     client = ScoringClient(
-        url, http_client=httpx.Client(transport=httpx.MockTransport(handler)), sleep=sleeps.append, **kwargs
+        url,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        sleep=sleeps.append,
+        **kwargs,
     )
     return client, sleeps
 
@@ -75,10 +85,14 @@ def test_mlflow_payload_shape_and_url():
 def test_azure_payload_headers_and_bare_list_response():
     seen = []
     url = "https://iris-ep.westeurope.inference.ml.azure.com/score"
-    client, _ = make_client(echo_handler(seen, bare_list=True, version=None), url, api_key=SECRET, deployment="green")
+    client, _ = make_client(
+        echo_handler(seen, bare_list=True, version=None), url, api_key=SECRET, deployment="green"
+    )
     [p] = client.predict([IrisFeatures(**ROW)])
     body = json.loads(seen[0].content)
-    assert body == {"input_data": {"columns": list(ROW), "index": [0], "data": [list(ROW.values())]}}
+    assert body == {
+        "input_data": {"columns": list(ROW), "index": [0], "data": [list(ROW.values())]}
+    }
     assert seen[0].headers["authorization"] == f"Bearer {SECRET}"
     assert seen[0].headers["azureml-model-deployment"] == "green"
     assert str(seen[0].url) == url and p.model_version is None
@@ -110,7 +124,10 @@ def test_invalid_rows_fail_before_sending():
     client, _ = make_client(echo_handler(seen))
     with pytest.raises(InvalidInputError) as info:
         client.predict([ROW, {**ROW, "petal_width": float("nan")}, {**ROW, "sepal_length": True}])
-    assert [(e.row, e.column) for e in info.value.errors] == [(1, "petal_width"), (2, "sepal_length")]
+    assert [(e.row, e.column) for e in info.value.errors] == [
+        (1, "petal_width"),
+        (2, "sepal_length"),
+    ]
     assert seen == []
     with pytest.raises(InvalidInputError, match="no rows"):
         client.predict([])
@@ -147,8 +164,13 @@ def test_bad_request_surfaces_the_servers_own_reason_not_the_echoed_input():
 
 
 def test_azure_424_carries_the_models_status_and_reason():
-    headers = {"ms-azureml-model-error-statuscode": "400", "ms-azureml-model-error-reason": "model_error"}
-    client, _ = make_client(lambda r: httpx.Response(424, text="upstream", headers=headers), max_retries=0)
+    headers = {
+        "ms-azureml-model-error-statuscode": "400",
+        "ms-azureml-model-error-reason": "model_error",
+    }
+    client, _ = make_client(
+        lambda r: httpx.Response(424, text="upstream", headers=headers), max_retries=0
+    )
     with pytest.raises(ModelError) as info:
         client.predict([ROW])
     assert info.value.model_status_code == 400 and info.value.model_reason == "model_error"
@@ -175,7 +197,11 @@ def test_connection_errors_and_timeouts_are_translated():
 
 
 def test_unexpected_bodies_are_reported():
-    for body in ({"predictions": []}, {"nope": 1}, {"predictions": [{"species": "rose", "probabilities": {}}]}):
+    for body in (
+        {"predictions": []},
+        {"nope": 1},
+        {"predictions": [{"species": "rose", "probabilities": {}}]},
+    ):
         client, _ = make_client(lambda r, b=body: httpx.Response(200, json=b))
         with pytest.raises(UnexpectedResponseError):
             client.predict([ROW])
@@ -258,7 +284,9 @@ def test_chunks_are_sent_concurrently_and_reassembled_in_order():
     client, _ = make_client(counting, chunk_size=10, concurrency=3)
     preds = client.predict(rows, on_progress=lambda done, total: progress.append((done, total)))
     assert len(seen) == 10
-    assert [round(p.probabilities["setosa"] * 100, 6) for p in preds] == [r["sepal_length"] for r in rows]
+    assert [round(p.probabilities["setosa"] * 100, 6) for p in preds] == [
+        r["sepal_length"] for r in rows
+    ]
     assert progress[-1] == (95, 95) and in_flight["max"] <= 3
 
 
@@ -278,7 +306,10 @@ def test_a_failing_chunk_names_its_row_range():
 
 def test_the_key_never_appears_in_repr_errors_or_settings(monkeypatch):
     monkeypatch.setenv("SCORING_KEY", SECRET)
-    client, _ = make_client(lambda r: httpx.Response(401, json={"message": "bad key"}), "https://u:pw@x.inference.ml.azure.com/score?k=1")
+    client, _ = make_client(
+        lambda r: httpx.Response(401, json={"message": "bad key"}),
+        "https://u:pw@x.inference.ml.azure.com/score?k=1",
+    )
     assert client.settings.api_key == SECRET
     texts = [repr(client), repr(client.settings), client.url]
     with pytest.raises(AuthenticationError) as info:

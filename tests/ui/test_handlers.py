@@ -1,0 +1,141 @@
+"""The UI's handlers, called directly with a score_client on a fake transport."""
+
+import json
+
+import gradio as gr
+import httpx
+import pytest
+
+from score_client import ScoringClient
+from ui import UISettings
+from ui.app import MAX_UPLOAD_BYTES, predict_one, score_file, status_text
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def fake_client(handler):
+    return ScoringClient(
+        "http://127.0.0.1:5001",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        sleep=lambda s: None,
+        max_retries=0,
+    )
+
+
+def answering(request):
+    n = len(json.loads(request.content)["dataframe_split"]["data"])
+    row = {
+        "species": "setosa",
+        "probabilities": {"setosa": 0.9, "versicolor": 0.07, "virginica": 0.03},
+        "model_version": "2",
+    }
+    return httpx.Response(200, json={"predictions": [row] * n})
+
+
+def refusing(request):
+    raise httpx.ConnectError("refused", request=request)
+
+
+def test_predict_one_valid():
+    result = predict_one(fake_client(answering), *ROW)
+    assert result.label == {"setosa": 0.9, "versicolor": 0.07, "virginica": 0.03}
+    assert result.detail == "**setosa** with probability 90.0% (model version 2)"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([None, 3.5, 1.4, 0.2], "Enter a value for: Sepal length"),
+        ([5.1, 3.5, 1.4, 0.0], "row 0, column 'petal_width': must be greater than 0"),
+        ([5.1, 3.5, 1.4, 99.0], "must be at most 10"),
+    ],
+)
+def test_predict_one_invalid_values(values, message):
+    with pytest.raises(gr.Error) as info:
+        predict_one(fake_client(answering), *values)
+    assert message in str(info.value.message)
+
+
+def test_predict_one_endpoint_down_and_server_rejection():
+    with pytest.raises(gr.Error, match="unreachable"):
+        predict_one(fake_client(refusing), *ROW)
+    rejecting = fake_client(lambda r: httpx.Response(400, json={"message": "Invalid input: nope"}))
+    with pytest.raises(gr.Error, match="rejected the request: Invalid input: nope"):
+        predict_one(rejecting, *ROW)
+
+
+def test_score_file_scores_good_rows_and_reports_bad_lines(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text(
+        'petal_width,sepal_length,sepal_width,petal_length,note\n0.2,5.1,3.5,1.4,=HYPERLINK("x")\n0.2,-5,3.5,1.4,b\n'
+    )
+    table, written, summary = score_file(fake_client(answering), str(src), tmp_path / "out")
+    assert table.scored == 1
+    assert (
+        summary
+        == "Scored 1 of 2 row(s). 1 row(s) not scored:\n- line 3: sepal_length: must be greater than 0 cm, got -5"
+    )
+    text = written.read_text()
+    assert "'=HYPERLINK" in text  # neutralised for spreadsheets
+    assert (
+        text.splitlines()[0]
+        == "petal_width,sepal_length,sepal_width,petal_length,note,species,proba_setosa,proba_versicolor,proba_virginica,model_version,error"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "Cannot read the CSV: the CSV is empty"),
+        ("sepal_length,sepal_width,petal_length,petal_width\n", "header but no rows"),
+        ("a,b\n1,2\n", "the header lacks column(s)"),
+    ],
+)
+def test_score_file_refuses_unusable_files(tmp_path, content, message):
+    src = tmp_path / "bad.csv"
+    src.write_text(content)
+    with pytest.raises(gr.Error) as info:
+        score_file(fake_client(answering), str(src), tmp_path)
+    assert message in str(info.value.message)
+
+
+def test_score_file_refuses_non_utf8_and_oversized_files(tmp_path):
+    src = tmp_path / "latin1.csv"
+    src.write_bytes(
+        "sepal_length,sepal_width,petal_length,petal_width\n5,3,1,0.2 \xe9\n".encode("latin-1")
+    )
+    with pytest.raises(gr.Error, match="not UTF-8"):
+        score_file(fake_client(answering), str(src), tmp_path)
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"x" * (MAX_UPLOAD_BYTES + 1))
+    with pytest.raises(gr.Error, match="the limit is 5 MB"):
+        score_file(fake_client(answering), str(big), tmp_path)
+    with pytest.raises(gr.Error, match="Upload a CSV"):
+        score_file(fake_client(answering), None, tmp_path)
+
+
+def test_score_file_endpoint_down(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n")
+    with pytest.raises(gr.Error, match="unreachable"):
+        score_file(fake_client(refusing), str(src), tmp_path)
+
+
+def test_status_text_up_and_down():
+    assert "is **up**: model version 2" in status_text(fake_client(answering))
+    assert "is **down**" in status_text(fake_client(refusing))
+
+
+def test_status_never_shows_the_key(monkeypatch):
+    monkeypatch.setenv("SCORING_KEY", "very-secret-key-123")
+    client = ScoringClient(
+        "https://u:p@ep.westeurope.inference.ml.azure.com/score?code=abc",
+        http_client=httpx.Client(transport=httpx.MockTransport(refusing)),
+        max_retries=0,
+    )
+    text = status_text(client)
+    assert "very-secret-key-123" not in text and "code=abc" not in text and "u:p" not in text
+
+
+def test_default_settings_bind_to_loopback():
+    assert UISettings(scoring_uri="http://x").host == "127.0.0.1"

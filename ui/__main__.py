@@ -1,0 +1,5 @@
+import sys
+
+from ui import main
+
+sys.exit(main())
