@@ -57,7 +57,8 @@ def test_the_registered_model_carries_signature_example_and_no_pickle(
     local = mlflow.artifacts.download_artifacts(
         artifact_uri="models:/iris-classifier/1", dst_path=str(tmp_path)
     )
-    mlmodel = yaml.safe_load(open(os.path.join(local, "MLmodel")))
+    with open(os.path.join(local, "MLmodel")) as f:
+        mlmodel = yaml.safe_load(f)
     inputs = json.loads(mlmodel["signature"]["inputs"])
     assert [c["name"] for c in inputs] == list(FEATURE_NAMES)
     assert {c["type"] for c in inputs} == {"double"}

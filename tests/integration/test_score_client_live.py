@@ -9,12 +9,13 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
 from iris_ml.contract import FEATURE_NAMES, SPECIES
-from score_client import APIConnectionError, BadRequestError, ScoringClient
+from score_client import APIConnectionError, APIStatusError, BadRequestError, ScoringClient
 from tests import procs
 
 pytestmark = pytest.mark.integration
@@ -157,8 +158,8 @@ def test_endpoint_down_gives_the_connection_error_fast():
 class _Scripted(BaseHTTPRequestHandler):
     """Answers from a script: a list of (status, headers) consumed one per request, then 200."""
 
-    script: list[tuple[int, dict[str, str]]] = []
-    seen: list[float] = []
+    script: ClassVar[list[tuple[int, dict[str, str]]]] = []
+    seen: ClassVar[list[float]] = []
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
@@ -219,6 +220,6 @@ def test_retry_honours_429_retry_after_end_to_end(scripted_server):
 def test_no_retry_on_other_4xx_end_to_end(scripted_server):
     handler, url = scripted_server
     handler.script = [(422, {})]
-    with ScoringClient(url) as client, pytest.raises(Exception) as info:
+    with ScoringClient(url) as client, pytest.raises(APIStatusError) as info:
         client.predict([SETOSA])
     assert len(handler.seen) == 1 and "scripted 422" in str(info.value)

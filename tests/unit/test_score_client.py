@@ -8,6 +8,7 @@ import pytest
 
 from score_client import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
@@ -236,9 +237,9 @@ def test_honours_retry_after_and_never_retries_other_4xx():
     assert sleeps == [3.0]
     calls.clear()
     client, sleeps = make_client(lambda r: (calls.append(1), httpx.Response(422, text="no"))[1])
-    with pytest.raises(Exception):
+    with pytest.raises(APIStatusError) as info:
         client.predict([ROW])
-    assert len(calls) == 1 and sleeps == []
+    assert info.value.status_code == 422 and len(calls) == 1 and sleeps == []
 
 
 def test_retry_budget_bounds_the_total_wait():
