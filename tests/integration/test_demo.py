@@ -1,0 +1,86 @@
+"""The `make demo` launcher: serves the champion and the UI, then stops both on Ctrl-C."""
+
+import signal
+import socket
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests import procs
+
+pytestmark = pytest.mark.integration
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_demo_serves_both_prints_urls_and_stops_cleanly_on_ctrl_c(trained_store, tmp_path):
+    port, ui_port = procs.free_port(), procs.free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "iris_ml.demo",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--workers",
+        "1",
+    ]
+    demo = procs.Proc(
+        cmd, procs.base_env(trained_store.tracking_uri), tmp_path / "demo.log", cwd=tmp_path
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while "Press Ctrl-C" not in demo.output():
+            assert demo.popen.poll() is None, demo.output()[-3000:]
+            assert time.monotonic() < deadline, demo.output()[-3000:]
+            time.sleep(0.5)
+        out = demo.output()
+        assert f"Scoring endpoint: http://127.0.0.1:{port}/invocations" in out
+        assert f"UI:               http://127.0.0.1:{ui_port}/" in out
+        assert "curl -s" in out and "Ready in" in out
+        assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=10).status_code == 200
+        # The printed curl body works as printed.
+        body = out.split("-d '", 1)[1].split("'", 1)[0]
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/invocations",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert r.json()["predictions"][0]["species"] == "setosa"
+
+        demo.popen.send_signal(signal.SIGINT)
+        assert demo.popen.wait(60) == 0
+        assert "Stopped the scoring server and the UI." in demo.output()
+        deadline = time.monotonic() + 20
+        while (port_open(port) or port_open(ui_port)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not port_open(port) and not port_open(ui_port)
+    finally:
+        demo.stop()
+
+
+def test_demo_without_a_champion_says_so_and_exits_1(tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "iris_ml.demo",
+        "--port",
+        str(procs.free_port()),
+        "--ui-port",
+        str(procs.free_port()),
+    ]
+    demo = procs.Proc(
+        cmd, procs.base_env(f"sqlite:///{tmp_path}/empty.db"), tmp_path / "demo.log", cwd=tmp_path
+    )
+    try:
+        assert demo.popen.wait(120) == 1
+        assert "No version of 'iris-classifier' carries the alias 'champion'" in demo.output()
+    finally:
+        demo.stop()
