@@ -26,7 +26,9 @@ def tracking_server(tmp_path):
         "--workers",
         "1",
     ]
-    proc = procs.Proc(cmd, procs.base_env(), tmp_path / "server.log", cwd=tmp_path)
+    # Job execution spawns a runner and seven huey consumers: not needed for tracking + registry.
+    env = procs.base_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    proc = procs.Proc(cmd, env, tmp_path / "server.log", cwd=tmp_path)
     try:
         proc.wait_http(f"http://127.0.0.1:{port}/health", timeout=120)
         yield f"http://127.0.0.1:{port}"

@@ -1,0 +1,142 @@
+"""Azure ML scoring script: the registered MLflow model behind the project's own contract.
+
+Run by ``azmlinfsrv`` (azureml-inference-server-http), the server inside Azure ML's
+inference images. It accepts Azure's ``{"input_data": {"columns", "index", "data"}}``
+and MLflow's ``dataframe_split`` / ``dataframe_records`` / ``instances`` / ``inputs``,
+and answers like ``mlflow models serve``: ``{"predictions": [...]}`` with species and
+probabilities. Bad input gets a 400 with a clean message; nothing answers with a
+stack trace (it goes to the log, with the request id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from azureml_inference_server_http.api.aml_request import rawhttp
+from azureml_inference_server_http.api.aml_response import AMLResponse
+
+MODEL_VERSION_ENV = "IRIS_MODEL_VERSION"
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+AZURE_KEY = "input_data"
+MAX_BODY_BYTES = 20 * 1024 * 1024
+
+_log = logging.getLogger("iris.score")
+_state: dict[str, Any] = {}
+
+
+class RequestError(ValueError):
+    """A request the contract cannot score; becomes a 4xx with ``str(self)`` as the message."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def find_model_dir(root: Path) -> Path:
+    """The folder holding ``MLmodel`` under AZUREML_MODEL_DIR (Azure nests it one level down)."""
+    if (root / "MLmodel").is_file():
+        return root
+    found = sorted(p.parent for p in root.rglob("MLmodel"))
+    if not found:
+        raise FileNotFoundError(f"no MLmodel file under {root}")
+    return found[0]
+
+
+def version_from_path(root: Path) -> str | None:
+    """Azure mounts a registered model at .../azureml-models/<name>/<version>."""
+    match = re.search(r"azureml-models/[^/]+/(\d+)(/|$)", root.as_posix())
+    return match.group(1) if match else None
+
+
+def to_mlflow_payload(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """Decode a request body into one MLflow-format payload, or raise RequestError."""
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestError(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB", 413)
+    mime = (content_type or "application/json").split(";")[0].strip().lower()
+    if mime != "application/json":
+        raise RequestError(f"send Content-Type: application/json, not {mime!r}", 415)
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RequestError("the body is not UTF-8 text") from None
+    except ValueError as exc:
+        raise RequestError(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise RequestError(f"expected a JSON object with one of {[AZURE_KEY, *MLFLOW_KEYS]}")
+    keys = [k for k in (AZURE_KEY, *MLFLOW_KEYS) if k in payload]
+    if len(keys) != 1:
+        raise RequestError(
+            f"expected exactly one of {[AZURE_KEY, *MLFLOW_KEYS]}, got {sorted(payload)}"
+        )
+    key = keys[0]
+    if key != AZURE_KEY:
+        return {key: payload[key]}
+    table = payload[AZURE_KEY]
+    if isinstance(table, dict) and "data" in table:
+        return {"dataframe_split": {k: table[k] for k in ("columns", "data") if k in table}}
+    if isinstance(table, list):
+        return {"dataframe_records": table}
+    raise RequestError(
+        "input_data must be {'columns': [...], 'data': [[...]]} or a list of row objects"
+    )
+
+
+def clean_message(message: str) -> str:
+    """MLflow's schema errors echo the whole input before the reason: keep the reason."""
+    if message.startswith("Failed to ") and "Error: " in message:
+        message = message.rsplit("Error: ", 1)[1]
+    return message.strip()[:1000]
+
+
+def score(
+    model: Any, input_schema: Any, body: bytes, content_type: str | None
+) -> tuple[int, dict[str, Any]]:
+    """The whole request path as a function: (status, JSON body). Never raises."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc.scoring_server import infer_and_parse_data
+
+    try:
+        payload = to_mlflow_payload(body, content_type)
+        frame = infer_and_parse_data(payload, input_schema)
+        predictions = model.predict(frame)
+    except RequestError as exc:
+        return exc.status, {"error_code": "BAD_REQUEST", "message": str(exc)}
+    except MlflowException as exc:
+        status = exc.get_http_status_code()
+        status = status if 400 <= status < 500 else 400
+        return status, {"error_code": exc.error_code, "message": clean_message(exc.message)}
+    except Exception:  # the model failed on input it accepted: log it, answer without internals
+        _log.exception("scoring failed")
+        return 500, {
+            "error_code": "INTERNAL_ERROR",
+            "message": "the model failed; see the deployment logs",
+        }
+    return 200, {"predictions": predictions}
+
+
+def init() -> None:
+    import mlflow.pyfunc
+
+    root = Path(os.environ["AZUREML_MODEL_DIR"])
+    version = os.environ.get(MODEL_VERSION_ENV) or version_from_path(root) or ""
+    model = mlflow.pyfunc.load_model(
+        str(find_model_dir(root)), model_config={"model_version": version}
+    )
+    _state["model"] = model
+    _state["schema"] = model.metadata.get_input_schema()
+    _log.info("loaded model version %s", version or "unknown")
+
+
+@rawhttp
+def run(request: Any) -> AMLResponse:
+    if request.method != "POST":
+        return AMLResponse({"message": "POST a JSON body to score"}, 405, json_str=True)
+    status, body = score(
+        _state["model"], _state["schema"], request.get_data(), request.headers.get("Content-Type")
+    )
+    return AMLResponse(body, status, json_str=True)

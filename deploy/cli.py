@@ -1,0 +1,254 @@
+"""``python -m deploy``: validate specs, train on Azure ML, deploy blue/green, inspect, tear down.
+
+Credentials come from ``DefaultAzureCredential`` (az login, a managed identity,
+or GitHub's OIDC through azure/login); no key is ever printed. ``--dry-run``
+prints the plan and needs no credentials.
+
+Exit status: 0 success; 2 bad settings or specs; 3 deploy failed and was rolled
+back; 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from deploy.plan import EndpointState, PlanError, plan_deploy
+from deploy.settings import SPEC_DIR, AzureSettings, SettingsError, resolve_settings
+
+EXIT_OK, EXIT_ERROR, EXIT_SETTINGS, EXIT_ROLLED_BACK = 0, 1, 2, 3
+
+
+def validate_specs(spec_dir: Path = SPEC_DIR, endpoint: str | None = None) -> list[str]:
+    """Load every YAML with azure-ai-ml's own loaders (offline) and check our rules. Returns problems."""
+    from azure.ai.ml import load_job, load_online_deployment, load_online_endpoint
+    from marshmallow.exceptions import ValidationError
+
+    from deploy.plan import COLOURS, check_traffic
+    from deploy.settings import validate_endpoint_name
+
+    problems: list[str] = []
+    loaded: dict[str, Any] = {}
+    for name, loader in (
+        ("endpoint.yml", load_online_endpoint),
+        ("deployment.yml", load_online_deployment),
+        ("train-job.yml", load_job),
+    ):
+        try:
+            loaded[name] = loader(spec_dir / name)
+        except (
+            ValidationError,
+            ValueError,
+            OSError,
+        ) as exc:  # azure-ai-ml's ValidationException is a ValueError
+            problems.append(f"{name}: {str(exc).strip()[:400]}")
+    endpoint_spec = loaded.get("endpoint.yml")
+    if endpoint_spec is not None:
+        try:
+            validate_endpoint_name(endpoint or endpoint_spec.name)
+        except SettingsError as exc:
+            problems.append(f"endpoint.yml: {exc}")
+        if endpoint_spec.auth_mode not in ("key", "aml_token", "aad_token"):
+            problems.append(f"endpoint.yml: auth_mode {endpoint_spec.auth_mode!r}")
+        try:
+            check_traffic(
+                endpoint_spec.traffic or {}, getattr(endpoint_spec, "mirror_traffic", None) or {}
+            )
+        except PlanError as exc:
+            problems.append(f"endpoint.yml: {exc}")
+    deployment = loaded.get("deployment.yml")
+    if deployment is not None:
+        if deployment.name not in COLOURS:
+            problems.append(
+                f"deployment.yml: name must be one of {COLOURS}, got {deployment.name!r}"
+            )
+        if endpoint_spec is not None and deployment.endpoint_name != endpoint_spec.name:
+            problems.append("deployment.yml: endpoint_name differs from endpoint.yml's name")
+        if deployment.code_configuration is None or deployment.environment is None:
+            problems.append(
+                "deployment.yml: needs code_configuration and environment (no-code MLflow is not supported)"
+            )
+    if not (spec_dir / "sample-request.json").is_file():
+        problems.append("sample-request.json is missing")
+    return problems
+
+
+def make_ml_client(settings: AzureSettings) -> Any:
+    from azure.ai.ml import MLClient
+    from azure.identity import DefaultAzureCredential
+
+    settings.require_workspace()
+    return MLClient(
+        DefaultAzureCredential(),
+        settings.subscription_id,
+        settings.resource_group,
+        settings.workspace,
+    )
+
+
+def workspace_tracking_uri(ml_client: Any, settings: AzureSettings) -> str:
+    return ml_client.workspaces.get(settings.workspace).mlflow_tracking_uri
+
+
+def resolve_champion(tracking_uri: str, settings: AzureSettings) -> str:
+    """The same rule training promoted with: the alias, or its tag fallback (iris_ml.registry)."""
+    from mlflow.tracking import MlflowClient
+
+    from iris_ml.registry import resolve_alias
+
+    found = resolve_alias(
+        MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri),
+        settings.model_name,
+        settings.alias,
+    )
+    if found is None:
+        raise SettingsError(
+            f"no version of {settings.model_name} carries '{settings.alias}': train first"
+        )
+    return str(found.version)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m deploy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--subscription-id", help="default: $AZURE_SUBSCRIPTION_ID or config.json")
+    p.add_argument("--resource-group", help="default: $AZURE_RESOURCE_GROUP or config.json")
+    p.add_argument("--workspace", help="default: $AZUREML_WORKSPACE or config.json")
+    p.add_argument(
+        "--endpoint", help="endpoint name (default: $IRIS_ENDPOINT_NAME or iris-classifier-ep)"
+    )
+    p.add_argument("--model-name", default="iris-classifier")
+    p.add_argument("--alias", default="champion")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "validate",
+        help="load every YAML offline with azure-ai-ml and check names and traffic rules",
+    )
+    sub.add_parser(
+        "tracking-uri",
+        help="print the workspace's MLflow tracking URI (for export MLFLOW_TRACKING_URI=...)",
+    )
+    train = sub.add_parser("train", help="submit deploy/azureml/train-job.yml and stream its logs")
+    train.add_argument("--compute", help="compute cluster (default: the spec's)")
+    train.add_argument("--no-stream", action="store_true")
+    deploy = sub.add_parser(
+        "deploy", help="put the champion live on the idle colour (blue/green), with rollback"
+    )
+    deploy.add_argument("--version", help="model version (default: the registry's champion)")
+    deploy.add_argument(
+        "--canary",
+        type=int,
+        default=0,
+        help="percent of live traffic to the new colour before the full switch",
+    )
+    deploy.add_argument(
+        "--mirror",
+        type=int,
+        default=0,
+        help="percent of traffic mirrored to the new colour first (<= 50)",
+    )
+    deploy.add_argument(
+        "--dry-run", action="store_true", help="print the plan; no credentials, no changes"
+    )
+    deploy.add_argument(
+        "--assume-live",
+        choices=["blue", "green"],
+        help="with --dry-run: plan as if this colour were live",
+    )
+    sub.add_parser("status", help="scoring URI, traffic and deployments (no keys)")
+    logs = sub.add_parser("logs", help="container logs of one colour")
+    logs.add_argument("colour", choices=["blue", "green"])
+    logs.add_argument("--lines", type=int, default=100)
+    teardown = sub.add_parser(
+        "teardown", help="delete the endpoint and its deployments (stops the cost)"
+    )
+    teardown.add_argument("--yes", action="store_true", help="required: confirms the deletion")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, ml_client: Any = None) -> int:
+    args = build_parser().parse_args(argv)
+    flags = {
+        "subscription_id": args.subscription_id,
+        "resource_group": args.resource_group,
+        "workspace": args.workspace,
+        "endpoint": args.endpoint,
+        "model_name": args.model_name,
+        "alias": args.alias,
+    }
+    try:
+        settings = resolve_settings(flags)
+        if args.command == "validate":
+            problems = validate_specs(endpoint=settings.endpoint)
+            for problem in problems:
+                print(f"INVALID {problem}")
+            print("specs valid" if not problems else f"{len(problems)} problem(s)")
+            return EXIT_SETTINGS if problems else EXIT_OK
+        if args.command == "deploy" and args.dry_run:
+            version = args.version or f"<champion of {settings.model_name}>"
+            live = args.assume_live
+            state = EndpointState(exists=bool(live), traffic={live: 100} if live else {})
+            plan = plan_deploy(state, version, canary=args.canary, mirror=args.mirror)
+            assumed = f"'{live}' live" if live else "a new endpoint"
+            print(
+                f"Plan for endpoint {settings.endpoint} (no credentials used; assuming {assumed}):"
+            )
+            for number, step in enumerate(plan.steps, 1):
+                print(f"  {number}. {step.describe()}")
+            print(
+                "  on any failure once the new colour exists: restore the previous traffic and delete it"
+            )
+            return EXIT_OK
+        return _with_client(args, settings, ml_client)
+    except (SettingsError, PlanError) as exc:
+        print(f"deploy: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+
+
+def _with_client(args: argparse.Namespace, settings: AzureSettings, ml_client: Any) -> int:
+    from deploy.orchestrate import Deployer, DeployError
+
+    client = ml_client or make_ml_client(settings)
+    deployer = Deployer(client, settings)
+    try:
+        if args.command == "tracking-uri":
+            print(workspace_tracking_uri(client, settings))
+        elif args.command == "train":
+            job = deployer.submit_training(compute=args.compute)
+            print(f"Submitted job {job.name}: {getattr(job, 'studio_url', '')}")
+            if not args.no_stream:
+                client.jobs.stream(job.name)
+        elif args.command == "deploy":
+            version = args.version or resolve_champion(
+                workspace_tracking_uri(client, settings), settings
+            )
+            plan = deployer.plan(version, canary=args.canary, mirror=args.mirror)
+            print(
+                f"Deploying {settings.model_name} version {version}: live={plan.live or 'none'}, new={plan.new}"
+            )
+            deployer.execute(plan)
+            status = deployer.status()
+            print(f"Live: {status['traffic']} at {status['scoring_uri']}")
+        elif args.command == "status":
+            print(json.dumps(deployer.status(), indent=2))
+        elif args.command == "logs":
+            print(deployer.logs(args.colour, args.lines))
+        elif args.command == "teardown":
+            if not args.yes:
+                print(
+                    "deploy: teardown deletes the endpoint; pass --yes to confirm", file=sys.stderr
+                )
+                return EXIT_SETTINGS
+            deployer.teardown()
+            print(f"Deleted endpoint {settings.endpoint}")
+    except DeployError as exc:
+        print(f"deploy: {exc}", file=sys.stderr)
+        return EXIT_ROLLED_BACK if exc.rolled_back else EXIT_ERROR
+    return EXIT_OK

@@ -1,0 +1,209 @@
+"""Deploy orchestration against a fake MLClient: first deploy, blue->green, rollbacks, dry run."""
+
+import json
+
+import pytest
+
+from deploy.cli import main
+from deploy.orchestrate import (
+    Deployer,
+    DeployError,
+    check_smoke_response,
+    load_deployment,
+    load_endpoint,
+)
+from deploy.plan import EndpointState, PlanError, check_traffic, plan_deploy
+from deploy.settings import AzureSettings, SettingsError, resolve_settings, validate_endpoint_name
+from tests.unit.fake_mlclient import FakeMLClient
+
+SETTINGS = AzureSettings("sub", "rg", "ws", "iris-test-ep")
+WRONG = json.dumps({"predictions": [{"species": "setosa"}] * 3})
+
+
+def live_on_blue(version="3") -> FakeMLClient:
+    client = FakeMLClient()
+    deployer = Deployer(client, SETTINGS, say=lambda s: None)
+    deployer.execute(deployer.plan(version))
+    client.ws.calls.clear()
+    return client
+
+
+def test_first_deploy_creates_endpoint_and_blue_then_sends_it_all_traffic():
+    client = FakeMLClient()
+    lines = []
+    deployer = Deployer(client, SETTINGS, say=lines.append)
+    deployer.execute(deployer.plan("3"))
+    blue = client.ws.deployments["blue"]
+    assert blue.model == "iris-classifier:3"  # the loader drops the azureml: prefix
+    assert blue.environment_variables["IRIS_MODEL_VERSION"] == "3"
+    assert client.ws.endpoints["iris-test-ep"].traffic == {"blue": 100}
+    assert client.ws.endpoints["iris-test-ep"].auth_mode == "key"
+    assert "endpoints.invoke blue" in client.ws.calls
+    assert lines[0].startswith("[1/4] create the endpoint")
+
+
+def test_blue_to_green_success_keeps_blue_idle_for_a_fast_rollback():
+    client = live_on_blue()
+    deployer = Deployer(client, SETTINGS, say=lambda s: None)
+    plan = deployer.plan("4")
+    assert (plan.live, plan.new) == ("blue", "green")
+    deployer.execute(plan)
+    assert client.ws.endpoints["iris-test-ep"].traffic == {"green": 100, "blue": 0}
+    assert set(client.ws.deployments) == {"blue", "green"}
+    assert deployer.status()["deployments"] == {"blue": "3", "green": "4"}
+    # The next deploy goes back to blue.
+    assert deployer.plan("5").new == "blue"
+
+
+def test_smoke_test_failure_rolls_back_and_deletes_the_new_colour():
+    client = live_on_blue()
+    client.ws.answers["green"] = WRONG
+    deployer = Deployer(client, SETTINGS, say=lambda s: None)
+    with pytest.raises(DeployError) as info:
+        deployer.execute(deployer.plan("4"))
+    assert info.value.rolled_back and "smoke test" in str(info.value)
+    assert client.ws.endpoints["iris-test-ep"].traffic == {"blue": 100}
+    assert "green" not in client.ws.deployments
+    assert "deployments.delete green" in client.ws.calls
+
+
+def test_provisioning_failure_rolls_back():
+    client = live_on_blue()
+    client.ws.fail_provisioning.add("green")
+    deployer = Deployer(client, SETTINGS, say=lambda s: None)
+    with pytest.raises(DeployError, match="ResourceNotReady") as info:
+        deployer.execute(deployer.plan("4"))
+    assert info.value.rolled_back
+    assert client.ws.endpoints["iris-test-ep"].traffic == {"blue": 100}
+    assert "green" not in client.ws.deployments
+
+
+def test_canary_failure_returns_all_traffic_to_the_old_colour():
+    client = live_on_blue()
+    deployer = Deployer(client, SETTINGS, say=lambda s: None)
+    plan = deployer.plan("4", canary=10, mirror=20)
+    kinds = [s.kind for s in plan.steps]
+    assert kinds == [
+        "create_deployment",
+        "smoke_test",
+        "set_mirror",
+        "smoke_test",
+        "set_mirror",
+        "set_traffic",
+        "smoke_test",
+        "set_traffic",
+    ]
+    answers = iter([None, None, WRONG])  # fails at the canary's smoke test
+    original = client.online_endpoints.invoke
+
+    def invoke(**kwargs):
+        body = next(answers)
+        return body if body else original(**kwargs)
+
+    client.online_endpoints.invoke = invoke
+    with pytest.raises(DeployError):
+        deployer.execute(plan)
+    endpoint = client.ws.endpoints["iris-test-ep"]
+    assert endpoint.traffic == {"blue": 100} and not endpoint.mirror_traffic
+    assert any("traffic={'blue': 90, 'green': 10}" in c for c in client.ws.calls)
+
+
+def test_a_first_deploy_that_fails_leaves_no_deployment_and_no_traffic():
+    client = FakeMLClient()
+    client.ws.answers["blue"] = WRONG
+    deployer = Deployer(client, SETTINGS, say=lambda s: None)
+    with pytest.raises(DeployError):
+        deployer.execute(deployer.plan("1"))
+    assert client.ws.deployments == {} and not client.ws.endpoints["iris-test-ep"].traffic
+
+
+def test_cli_deploy_exit_codes_and_dry_run_touches_nothing(capsys, monkeypatch):
+    client = live_on_blue()
+    assert (
+        main(
+            [
+                "--endpoint",
+                "iris-test-ep",
+                "deploy",
+                "--dry-run",
+                "--assume-live",
+                "blue",
+                "--version",
+                "4",
+            ],
+            ml_client=client,
+        )
+        == 0
+    )
+    assert client.ws.calls == []
+    out = capsys.readouterr().out
+    assert "create or update deployment 'green'" in out and "{'green': 100, 'blue': 0}" in out
+    client.ws.answers["green"] = WRONG
+    assert main(["--endpoint", "iris-test-ep", "deploy", "--version", "4"], ml_client=client) == 3
+    assert client.ws.endpoints["iris-test-ep"].traffic == {"blue": 100}
+    assert main(["--endpoint", "iris-test-ep", "teardown"], ml_client=client) == 2
+    assert main(["--endpoint", "iris-test-ep", "teardown", "--yes"], ml_client=client) == 0
+    assert client.ws.endpoints == {}
+
+
+def test_status_shows_uri_and_traffic_but_no_key(capsys):
+    client = live_on_blue()
+    assert main(["--endpoint", "iris-test-ep", "status"], ml_client=client) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["traffic"] == {"blue": 100} and status["scoring_uri"].endswith("/score")
+    assert "key" not in json.dumps(status).replace("auth_mode", "").replace('"key"', "")
+
+
+@pytest.mark.parametrize(
+    ("traffic", "mirror", "message"),
+    [
+        ({"blue": 60, "green": 30}, None, "sum to 100"),
+        ({"blue": 120}, None, "within 0..100"),
+        ({"blue": 100}, {"green": 60}, "mirror traffic must be within"),
+        ({"blue": 100}, {"blue": 10}, "already takes live traffic"),
+    ],
+)
+def test_traffic_rules(traffic, mirror, message):
+    with pytest.raises(PlanError, match=message):
+        check_traffic(traffic, mirror)
+
+
+def test_plan_rejects_bad_canary_and_mirror():
+    state = EndpointState(True, {"blue": 100})
+    with pytest.raises(PlanError):
+        plan_deploy(state, "2", canary=100)
+    with pytest.raises(PlanError):
+        plan_deploy(state, "2", mirror=51)
+
+
+@pytest.mark.parametrize("name", ["ab", "1abc", "abc-", "a_b_c", "x" * 33])
+def test_bad_endpoint_names_are_refused(name):
+    with pytest.raises(SettingsError):
+        validate_endpoint_name(name)
+
+
+def test_settings_precedence_flag_env_config(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"subscription_id": "c-sub", "resource_group": "c-rg", "workspace_name": "c-ws"})
+    )
+    env = {"AZURE_RESOURCE_GROUP": "e-rg"}
+    s = resolve_settings({"workspace": "f-ws"}, environ=env, config_path=config)
+    assert (s.subscription_id, s.resource_group, s.workspace) == ("c-sub", "e-rg", "f-ws")
+    with pytest.raises(SettingsError, match="AZURE_SUBSCRIPTION_ID"):
+        resolve_settings({}, environ={}, config_path=tmp_path / "none.json").require_workspace()
+
+
+def test_smoke_response_check():
+    check_smoke_response(
+        json.dumps([{"species": s} for s in ("setosa", "versicolor", "virginica")])
+    )
+    for bad in ("not json", WRONG, json.dumps({"predictions": "x"})):
+        with pytest.raises(DeployError):
+            check_smoke_response(bad)
+
+
+def test_specs_load_with_overrides():
+    assert load_endpoint(SETTINGS).name == "iris-test-ep"
+    d = load_deployment(SETTINGS, "green", "9")
+    assert (d.name, d.endpoint_name, d.model) == ("green", "iris-test-ep", "iris-classifier:9")
