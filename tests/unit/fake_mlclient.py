@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -64,7 +65,7 @@ class _Endpoints:
         self, endpoint_name: str, request_file: str, deployment_name: str | None = None
     ) -> str:
         self.ws.calls.append(f"endpoints.invoke {deployment_name}")
-        json.loads(open(request_file).read())  # the sample must be valid JSON
+        json.loads(Path(request_file).read_text())  # the sample must be valid JSON
         return self.ws.answers.get(deployment_name or "", GOOD_ANSWER)
 
     def begin_delete(self, name: str) -> Poller:
