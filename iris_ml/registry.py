@@ -30,6 +30,17 @@ from mlflow.tracking import MlflowClient
 PublishRoute = Literal["logged-model", "run-artifacts"]
 MODEL_ARTIFACT_PATH = "model"
 _log = logging.getLogger(__name__)
+# What a registry answers for "no such alias" or "aliases unsupported"; anything else is re-raised.
+_NO_ALIAS_CODES = frozenset(
+    {
+        "RESOURCE_DOES_NOT_EXIST",
+        "INVALID_PARAMETER_VALUE",
+        "NOT_FOUND",
+        "ENDPOINT_NOT_FOUND",
+        "BAD_REQUEST",
+        "FEATURE_DISABLED",
+    }
+)
 
 
 def publish_route(tracking_uri: str) -> PublishRoute:

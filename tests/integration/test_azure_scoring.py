@@ -1,0 +1,191 @@
+"""The Azure scoring script under the real azmlinfsrv, with a model trained by the project."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from iris_ml.contract import FEATURE_NAMES, SPECIES
+from score_client import BadRequestError, ScoringClient
+from tests import procs
+
+pytestmark = pytest.mark.integration
+
+SCORING_DIR = procs.REPO / "deploy" / "azureml" / "scoring"
+SAMPLE = json.loads((procs.REPO / "deploy" / "azureml" / "sample-request.json").read_text())
+JSON = {"Content-Type": "application/json"}
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]
+
+
+@pytest.fixture(scope="session")
+def azure_server(trained_store, tmp_path_factory):
+    """azmlinfsrv on a free port, the champion mounted as Azure mounts a registered model."""
+    root = tmp_path_factory.mktemp("azureml-models")
+    version_dir = root / "azureml-models" / "iris-classifier" / "1"
+    env = procs.base_env(trained_store.tracking_uri)
+    # Download in a subprocess so this process's MLflow config stays untouched.
+    code = (
+        "import mlflow.artifacts, sys; "
+        "mlflow.artifacts.download_artifacts('models:/iris-classifier@champion', dst_path=sys.argv[1])"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(version_dir / "model")], env=env, check=True, timeout=120
+    )
+    port = procs.free_port()
+    cmd = [
+        str(procs.BIN / "azmlinfsrv"),
+        "--entry_script",
+        str(SCORING_DIR / "score.py"),
+        "--model_dir",
+        str(version_dir),
+        "--port",
+        str(port),
+    ]
+    server_env = procs.base_env(AZUREML_MODEL_DIR=str(version_dir))
+    server_env.pop("MLFLOW_TRACKING_URI", None)
+    proc = procs.Proc(cmd, server_env, root / "azmlinfsrv.log", cwd=root)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        proc.wait_http(base + "/", timeout=120)
+        # The liveness route answers before init() finishes: wait for a real score.
+        for _ in range(120):
+            r = httpx.post(base + "/score", json=SAMPLE, timeout=10)
+            if r.status_code == 200:
+                break
+        yield base, proc
+    finally:
+        proc.stop()
+
+
+def test_azure_input_data_payload_scores_with_the_contracts_shape(azure_server):
+    base, _ = azure_server
+    response = httpx.post(base + "/score", json=SAMPLE, timeout=30)
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    assert [p["species"] for p in predictions] == list(SPECIES)
+    assert all(p["model_version"] == "1" for p in predictions)  # from the mount path
+    assert all(sum(p["probabilities"].values()) == pytest.approx(1) for p in predictions)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"dataframe_split": {"columns": list(FEATURE_NAMES), "data": ROWS}},
+        {"dataframe_records": [dict(zip(FEATURE_NAMES, r, strict=True)) for r in ROWS]},
+        {"instances": [dict(zip(FEATURE_NAMES, r, strict=True)) for r in ROWS]},
+        {"inputs": {n: [ROWS[0][i], ROWS[1][i]] for i, n in enumerate(FEATURE_NAMES)}},
+        {"input_data": [dict(zip(FEATURE_NAMES, r, strict=True)) for r in ROWS]},
+    ],
+    ids=["dataframe_split", "dataframe_records", "instances", "inputs", "input_data records"],
+)
+def test_mlflow_style_payloads_score_the_same(azure_server, payload):
+    base, _ = azure_server
+    response = httpx.post(base + "/score", json=payload, timeout=30)
+    assert response.status_code == 200, response.text
+    assert [p["species"] for p in response.json()["predictions"]] == ["setosa", "virginica"]
+
+
+def rec(**changes):
+    return json.dumps(
+        {
+            "input_data": {
+                "columns": list(FEATURE_NAMES),
+                "index": [0],
+                "data": [[changes.get(n, v) for n, v in zip(FEATURE_NAMES, ROWS[0], strict=True)]],
+            }
+        }
+    )
+
+
+AZURE_BAD = [
+    (
+        "missing column",
+        JSON,
+        json.dumps({"input_data": {"columns": FEATURE_NAMES[:3], "data": [ROWS[0][:3]]}}),
+        400,
+        "petal_width",
+    ),
+    ("null", JSON, rec(sepal_length=None), 400, "value is NaN"),
+    ("NaN literal", JSON, rec().replace("5.1", "NaN"), 400, "NaN"),
+    ("string", JSON, rec(petal_length="long"), 400, "petal_length"),
+    ("negative", JSON, rec(petal_width=-1), 400, "must be greater than 0"),
+    ("huge", JSON, rec(sepal_length=1e308), 400, "at most 20"),
+    (
+        "empty rows",
+        JSON,
+        json.dumps({"input_data": {"columns": list(FEATURE_NAMES), "data": []}}),
+        400,
+        "",
+    ),
+    ("wrong key", JSON, json.dumps({"rows": []}), 400, "expected exactly one"),
+    (
+        "two keys",
+        JSON,
+        json.dumps({"input_data": [], "instances": []}),
+        400,
+        "expected exactly one",
+    ),
+    ("malformed JSON", JSON, '{"input_data": ', 400, "not valid JSON"),
+    ("JSON list", JSON, "[1, 2]", 400, "expected a JSON object"),
+    ("input_data scalar", JSON, '{"input_data": 3}', 400, "input_data must be"),
+    ("non-UTF-8", JSON, b'{"input_data": "\xff\xfe"}', 400, "not UTF-8"),
+    ("wrong content type", {"Content-Type": "text/csv"}, "a,b\n1,2\n", 415, "application/json"),
+    ("nested object", JSON, rec(sepal_length={"cm": 5}), 400, "sepal_length"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "headers", "body", "status", "fragment"), AZURE_BAD, ids=[b[0] for b in AZURE_BAD]
+)
+def test_bad_input_gets_4xx_without_a_stack_trace(
+    azure_server, name, headers, body, status, fragment
+):
+    base, _proc = azure_server
+    response = httpx.post(base + "/score", content=body, headers=headers, timeout=30)
+    assert response.status_code == status, response.text
+    assert fragment in response.text
+    assert "Traceback" not in response.text and "site-packages" not in response.text
+    assert httpx.post(base + "/score", json=SAMPLE, timeout=30).status_code == 200
+
+
+def test_a_request_without_content_type_is_read_as_json(azure_server):
+    """Unlike MLflow's server (500), the scoring script assumes JSON."""
+    base, _ = azure_server
+    request = httpx.Request("POST", base + "/score", content=json.dumps(SAMPLE))
+    request.headers.pop("Content-Type", None)
+    with httpx.Client(timeout=30) as client:
+        assert client.send(request).status_code == 200
+
+
+def test_score_client_works_against_azmlinfsrv(azure_server):
+    base, _ = azure_server
+    with ScoringClient(base + "/score", api_key="local-test-key") as client:
+        assert client.settings.backend.name == "azureml"
+        predictions = client.predict(
+            [dict(zip(FEATURE_NAMES, r, strict=True)) for r in ROWS] * 3000
+        )
+        assert [p.species for p in predictions[:2]] == ["setosa", "virginica"] and len(
+            predictions
+        ) == 6000
+        assert client.health().model_version == "1"
+        with pytest.raises(BadRequestError):
+            client._post_chunk(
+                [{**dict(zip(FEATURE_NAMES, ROWS[0], strict=True)), "petal_width": -1.0}], (0, 1)
+            )
+
+
+def test_ui_handlers_work_against_azmlinfsrv(azure_server, tmp_path):
+    from ui.app import predict_one, score_file, status_text
+
+    base, _ = azure_server
+    with ScoringClient(base + "/score") as client:
+        assert predict_one(client, *ROWS[1]).detail.startswith("**virginica**")
+        src = tmp_path / "in.csv"
+        src.write_text(",".join(FEATURE_NAMES) + "\n5.1,3.5,1.4,0.2\n5.1,3.5,,0.2\n")
+        table, _, summary = score_file(client, str(src), tmp_path / "out")
+        assert table.scored == 1 and "line 3: petal_length" in summary
+        assert "(azureml) is **up**: model version 1" in status_text(client)

@@ -1,0 +1,118 @@
+"""Every Azure ML YAML loads through azure-ai-ml's own loaders (offline); broken copies are refused."""
+
+import re
+import shutil
+
+import pytest
+import yaml
+
+from deploy.cli import main, validate_specs
+from deploy.settings import SPEC_DIR
+from tests.unit.test_project_files import lock_pins
+
+
+@pytest.fixture
+def spec_copy(tmp_path):
+    target = tmp_path / "azureml"
+    shutil.copytree(SPEC_DIR, target)
+    return target
+
+
+def edit(path, pattern, replacement):
+    text = path.read_text()
+    changed = re.sub(pattern, replacement, text, count=1, flags=re.M)
+    assert changed != text, f"pattern {pattern!r} not found in {path.name}"
+    path.write_text(changed)
+
+
+def test_the_shipped_specs_are_valid(capsys):
+    assert validate_specs() == []
+    assert main(["validate"]) == 0
+    assert "specs valid" in capsys.readouterr().out
+
+
+def test_every_spec_declares_its_schema():
+    for name in ("endpoint.yml", "deployment.yml", "train-job.yml"):
+        assert yaml.safe_load((SPEC_DIR / name).read_text())["$schema"].startswith(
+            "https://azuremlschemas.azureedge.net/latest/"
+        )
+
+
+@pytest.mark.parametrize(
+    ("file", "pattern", "replacement", "message"),
+    [
+        ("endpoint.yml", r"^name: .*$", "name: 9-bad_name", "does not match"),
+        ("endpoint.yml", r"^auth_mode: key$", "auth_mode: key\nunknown_field: 1", "endpoint.yml"),
+        (
+            "endpoint.yml",
+            r"^auth_mode: key$",
+            "auth_mode: key\ntraffic:\n  blue: 60\n  green: 30",
+            "sum to 100",
+        ),
+        (
+            "deployment.yml",
+            r"^instance_count: 1$",
+            "instance_count: 1\nreplicas: 3",
+            "deployment.yml",
+        ),
+        ("deployment.yml", r"^name: blue$", "name: purple", "must be one of"),
+        (
+            "deployment.yml",
+            r"^endpoint_name: .*$",
+            "endpoint_name: other-ep",
+            "endpoint_name differs",
+        ),
+        (
+            "train-job.yml",
+            r"^compute: .*$",
+            "compute: azureml:cpu-cluster\nbogus: true",
+            "train-job.yml",
+        ),
+    ],
+)
+def test_a_broken_copy_is_refused(spec_copy, file, pattern, replacement, message):
+    edit(spec_copy / file, pattern, replacement)
+    problems = validate_specs(spec_copy)
+    assert problems, f"{file} with {replacement!r} was accepted"
+    assert any(message in p for p in problems), problems
+
+
+def test_inference_environment_pins_the_locked_versions():
+    env = yaml.safe_load((SPEC_DIR / "environment" / "conda.yaml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    pins = lock_pins()
+    pip_deps = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    for requirement in pip_deps:
+        name, _, version = requirement.partition("==")
+        assert pins[name.lower()] == version, requirement
+
+
+def test_tracking_uri_command_reads_the_workspace(capsys):
+    class Workspaces:
+        def get(self, name):
+            assert name == "ws"
+            return type(
+                "W",
+                (),
+                {
+                    "mlflow_tracking_uri": "azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/s"
+                },
+            )()
+
+    client = type("C", (), {"workspaces": Workspaces()})()
+    assert (
+        main(
+            [
+                "--subscription-id",
+                "s",
+                "--resource-group",
+                "rg",
+                "--workspace",
+                "ws",
+                "tracking-uri",
+            ],
+            ml_client=client,
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.strip().startswith("azureml://")
