@@ -25,7 +25,7 @@ WORKERS ?= 0
 TRAIN_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup train serve ui demo test test-unit lint format docs bench soak clean
+.PHONY: help setup train train-uv serve ui demo test test-unit test-integration lint format docs bench soak clean azure-validate azure-train azure-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 train: setup ## run the MLflow Project: train, evaluate, register, gate, promote
 	$(BIN)/mlflow run . --env-manager local $(TRAIN_ARGS)
+
+train-uv: setup ## the MLflow Project in a fresh uv venv built from conda.yaml, held to the lock
+	UV_CONSTRAINT=$(CURDIR)/requirements.lock PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow run . --env-manager uv $(TRAIN_ARGS)
 
 serve: setup ## serve the champion with mlflow models serve (HOST, PORT, WORKERS)
 	$(PY) -m iris_ml.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
@@ -61,6 +64,9 @@ test: setup ## lint, then the whole suite (browser tests need Chromium: see .ci/
 test-unit: setup ## only the tests that start no process
 	$(BIN)/pytest -m "not integration and not browser" $(PYTEST_ARGS)
 
+test-integration: setup ## the tests that start real processes and the browser
+	$(BIN)/pytest -m "integration or browser" $(PYTEST_ARGS)
+
 lint: setup ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -71,6 +77,17 @@ format: setup ## apply ruff's fixes and formatting
 
 docs: setup ## build the documentation site into site/
 	$(BIN)/mkdocs build --strict
+
+CANARY ?= 0
+MIRROR ?= 0
+azure-validate: setup ## load the Azure ML specs offline with azure-ai-ml
+	$(PY) -m deploy validate
+
+azure-train: setup ## submit the training job to Azure ML and stream its logs
+	$(PY) -m deploy train
+
+azure-deploy: setup ## deploy the workspace champion blue/green (CANARY, MIRROR percentages)
+	$(PY) -m deploy deploy --canary $(CANARY) --mirror $(MIRROR)
 
 clean: ## remove the venv and local MLflow state
 	rm -rf $(VENV) mlflow.db mlruns mlartifacts site .pytest_cache .ruff_cache
