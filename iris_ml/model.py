@@ -71,7 +71,9 @@ def feature_matrix(model_input: Any) -> np.ndarray:
     if rows > MAX_ROWS_PER_REQUEST:
         raise InvalidInputError(f"{rows} rows in one request; the limit is {MAX_ROWS_PER_REQUEST}")
     try:
-        matrix = model_input[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+        # MLflow's schema enforcement hands columns in contract order: skip the reindex then.
+        frame = model_input if tuple(columns) == FEATURE_NAMES else model_input[list(FEATURE_NAMES)]
+        matrix = frame.to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
         matrix = None
     if matrix is None:
@@ -119,6 +121,43 @@ def predictions_from_probabilities(
     return rows
 
 
+def linear_softmax(estimator: Any) -> Any:
+    """A cheap ``predict_proba`` for StandardScaler + multinomial LogisticRegression, or None.
+
+    The scaler is folded into the weights once, so a call is one matrix product
+    and a softmax, without scikit-learn's per-call input checks (most of its
+    ~0.3 ms on one row). Used only after ``_agrees`` has checked it against
+    ``predict_proba``; any other estimator keeps scikit-learn's own path.
+    """
+    steps = [step for _, step in getattr(estimator, "steps", [])]
+    if [type(s).__name__ for s in steps] != ["StandardScaler", "LogisticRegression"]:
+        return None
+    scaler, classifier = steps
+    coef = np.asarray(classifier.coef_, dtype=np.float64)
+    if coef.shape[0] != len(classifier.classes_):  # binary problems use a sigmoid
+        return None
+    mean = scaler.mean_ if scaler.with_mean else np.zeros(coef.shape[1])
+    scale = scaler.scale_ if scaler.with_std else np.ones(coef.shape[1])
+    weights = (coef / scale).T
+    bias = classifier.intercept_ - (mean / scale) @ coef.T
+
+    def predict_proba(matrix: np.ndarray) -> np.ndarray:
+        z = matrix @ weights + bias
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+
+    return predict_proba
+
+
+def _agrees(fast: Any, estimator: Any) -> bool:
+    """The fast path must reproduce predict_proba on a grid spanning the valid range."""
+    rng = np.random.default_rng(0)
+    probe = rng.uniform(0.05, _MAXIMA, size=(256, len(_MAXIMA)))
+    return bool(np.allclose(fast(probe), estimator.predict_proba(probe), rtol=0, atol=1e-9))
+
+
 class IrisClassifier(mlflow.pyfunc.PythonModel):
     """Validated Iris species classifier.
 
@@ -132,13 +171,19 @@ class IrisClassifier(mlflow.pyfunc.PythonModel):
         import mlflow.sklearn
 
         self._estimator = mlflow.sklearn.load_model(context.artifacts[ESTIMATOR_ARTIFACT])
+        fast = linear_softmax(self._estimator)
+        self._predict_proba = (
+            fast
+            if fast is not None and _agrees(fast, self._estimator)
+            else self._estimator.predict_proba
+        )
         config = context.model_config or {}
         version = config.get(MODEL_VERSION_KEY)
         self._model_version = str(version) if version not in (None, "") else None
 
     def predict(self, context, model_input, params=None):
         matrix = feature_matrix(model_input)
-        probabilities = self._estimator.predict_proba(matrix)
+        probabilities = self._predict_proba(matrix)
         return predictions_from_probabilities(
             probabilities, self._estimator.classes_, self._model_version
         )

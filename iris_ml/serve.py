@@ -1,19 +1,29 @@
 """Serve the registered champion with MLflow's scoring server (``python -m iris_ml.serve``).
 
-A thin launcher around ``mlflow models serve``: it resolves the alias to a
-version once, serves exactly that version (so the version it reports is the
-one answering), passes the version to the model through MLflow's
-``SERVING_MODEL_CONFIG``, binds to 127.0.0.1 unless told otherwise, and runs
-one worker per core.
+The launcher resolves the alias to a version once and serves exactly that
+version, so the version the model reports is the one answering (MLflow's
+``SERVING_MODEL_CONFIG`` hands it to the model). It binds to 127.0.0.1 unless
+told otherwise and runs one uvicorn worker per core.
+
+By default it starts the same command ``mlflow models serve --env-manager local``
+starts (MLflow's ``scoring_server.get_cmd``: uvicorn running
+``mlflow.pyfunc.scoring_server.app``) without keeping the ``mlflow`` CLI process
+alive as its parent: about 300 MB less and one MLflow import fewer at start.
+``--via-mlflow-cli`` runs ``mlflow models serve`` itself instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shlex
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from iris_ml.contract import MODEL_VERSION_KEY
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
@@ -36,48 +46,84 @@ class ServeSettings:
         return self.workers or os.cpu_count() or 1
 
 
-def serve_command(settings: ServeSettings, version: str) -> tuple[list[str], dict[str, str]]:
-    """The ``mlflow models serve`` command line and the extra environment it needs."""
-    argv = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "models",
-        "serve",
-        "-m",
-        f"models:/{settings.model_name}/{version}",
-        "--env-manager",
-        "local",
-        "--host",
-        settings.host,
-        "--port",
-        str(settings.port),
-        "--workers",
-        str(settings.worker_count),
-        "--timeout",
-        str(settings.timeout),
-    ]
-    # MLflow starts `uvicorn` by name: make it the one beside this interpreter.
+def _bin(name: str) -> str:
+    # The scripts beside this interpreter, whatever PATH says (the venv need not be activated).
+    return str(Path(sys.executable).parent / name)
+
+
+def serving_env(version: str | None) -> dict[str, str]:
     bin_dir = os.path.dirname(sys.executable)
-    env = {
-        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
-        "SERVING_MODEL_CONFIG": json.dumps({MODEL_VERSION_KEY: version}),
-    }
-    return argv, env
+    env = {"PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
+    if version is not None:
+        env["SERVING_MODEL_CONFIG"] = json.dumps({MODEL_VERSION_KEY: version})
+    return env
 
 
-def resolve_version(model_name: str, alias: str) -> str | None:
+def uvicorn_command(settings: ServeSettings, local_model: str) -> tuple[list[str], dict[str, str]]:
+    """MLflow's own scoring-server command for a local model folder, as an argv."""
+    from mlflow.pyfunc import scoring_server
+
+    command, command_env = scoring_server.get_cmd(
+        local_model,
+        port=settings.port,
+        host=settings.host,
+        timeout=settings.timeout,
+        nworkers=settings.worker_count,
+    )
+    argv = shlex.split(command)
+    argv[0] = _bin(argv[0])  # "uvicorn"
+    extra = {k: v for k, v in command_env.items() if os.environ.get(k) != v}
+    return argv, extra
+
+
+def mlflow_cli_command(settings: ServeSettings, model_uri: str) -> list[str]:
+    return [
+        _bin("mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+        "--host", settings.host, "--port", str(settings.port),
+        "--workers", str(settings.worker_count), "--timeout", str(settings.timeout),
+    ]  # fmt: skip
+
+
+def resolve_version(model_name: str, alias: str) -> tuple[str, str] | None:
+    """(version, source) of the version the alias points at, or None."""
     from mlflow.tracking import MlflowClient
 
     from iris_ml.registry import resolve_alias
 
     found = resolve_alias(MlflowClient(), model_name, alias)
-    return str(found.version) if found else None
+    return (str(found.version), str(found.source)) if found else None
+
+
+def download_model(model_name: str, version: str, source: str) -> str:
+    """The version's files in a local cache (registered versions are immutable)."""
+    import mlflow
+    import mlflow.artifacts
+
+    key = hashlib.sha256(
+        "|".join([mlflow.get_tracking_uri(), model_name, version, source]).encode()
+    ).hexdigest()[:16]
+    target = Path(tempfile.gettempdir()) / "iris-ml-models" / f"{model_name}-{version}-{key}"
+    if (target / "MLmodel").is_file():
+        return str(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent))
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{model_name}/{version}", dst_path=str(staging)
+    )
+    try:
+        staging.rename(target)  # atomic: a concurrent start either wins or reuses
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return str(target)
 
 
 def build_parser() -> argparse.ArgumentParser:
     d = ServeSettings()
-    p = argparse.ArgumentParser(prog="python -m iris_ml.serve", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m iris_ml.serve",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model-name", default=d.model_name)
     p.add_argument("--alias", default=d.alias)
     p.add_argument(
@@ -92,24 +138,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=int, default=d.timeout, help="seconds per request before a 504"
     )
+    p.add_argument(
+        "--model-path", help="serve this local MLflow model folder instead of the registry's alias"
+    )
+    p.add_argument(
+        "--via-mlflow-cli",
+        action="store_true",
+        help="run `mlflow models serve` itself (keeps the CLI parent process)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = ServeSettings(**vars(args))
-    version = resolve_version(settings.model_name, settings.alias)
-    if version is None:
-        print(
-            f"No version of '{settings.model_name}' carries the alias '{settings.alias}'. "
-            "Train one first: make train",
-            file=sys.stderr,
+    settings = ServeSettings(
+        model_name=args.model_name,
+        alias=args.alias,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        timeout=args.timeout,
+    )
+    if args.model_path:
+        version, local, uri = None, args.model_path, args.model_path
+        label = args.model_path
+    else:
+        resolved = resolve_version(settings.model_name, settings.alias)
+        if resolved is None:
+            print(
+                f"No version of '{settings.model_name}' carries the alias '{settings.alias}'. Train one first: make train",
+                file=sys.stderr,
+            )
+            return 1
+        version, source = resolved
+        uri = f"models:/{settings.model_name}/{version}"
+        local = (
+            None if args.via_mlflow_cli else download_model(settings.model_name, version, source)
         )
-        return 1
-    command, extra_env = serve_command(settings, version)
+        label = f"{settings.model_name} version {version} ('{settings.alias}')"
+    if args.via_mlflow_cli:
+        command, extra_env = mlflow_cli_command(settings, uri), serving_env(version)
+    else:
+        command, extra_env = uvicorn_command(settings, local)
+        extra_env.update(serving_env(version))
     print(
-        f"Serving {settings.model_name} version {version} ('{settings.alias}') on "
-        f"http://{settings.host}:{settings.port}/invocations with {settings.worker_count} worker(s)",
+        f"Serving {label} on http://{settings.host}:{settings.port}/invocations "
+        f"with {settings.worker_count} worker(s)",
         flush=True,
     )
     os.execve(command[0], command, {**os.environ, **extra_env})

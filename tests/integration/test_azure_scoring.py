@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import httpx
 import pytest
@@ -19,46 +17,6 @@ SCORING_DIR = procs.REPO / "deploy" / "azureml" / "scoring"
 SAMPLE = json.loads((procs.REPO / "deploy" / "azureml" / "sample-request.json").read_text())
 JSON = {"Content-Type": "application/json"}
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]
-
-
-@pytest.fixture(scope="session")
-def azure_server(trained_store, tmp_path_factory):
-    """azmlinfsrv on a free port, the champion mounted as Azure mounts a registered model."""
-    root = tmp_path_factory.mktemp("azureml-models")
-    version_dir = root / "azureml-models" / "iris-classifier" / "1"
-    env = procs.base_env(trained_store.tracking_uri)
-    # Download in a subprocess so this process's MLflow config stays untouched.
-    code = (
-        "import mlflow.artifacts, sys; "
-        "mlflow.artifacts.download_artifacts('models:/iris-classifier@champion', dst_path=sys.argv[1])"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, str(version_dir / "model")], env=env, check=True, timeout=120
-    )
-    port = procs.free_port()
-    cmd = [
-        str(procs.BIN / "azmlinfsrv"),
-        "--entry_script",
-        str(SCORING_DIR / "score.py"),
-        "--model_dir",
-        str(version_dir),
-        "--port",
-        str(port),
-    ]
-    server_env = procs.base_env(AZUREML_MODEL_DIR=str(version_dir))
-    server_env.pop("MLFLOW_TRACKING_URI", None)
-    proc = procs.Proc(cmd, server_env, root / "azmlinfsrv.log", cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        proc.wait_http(base + "/", timeout=120)
-        # The liveness route answers before init() finishes: wait for a real score.
-        for _ in range(120):
-            r = httpx.post(base + "/score", json=SAMPLE, timeout=10)
-            if r.status_code == 200:
-                break
-        yield base, proc
-    finally:
-        proc.stop()
 
 
 def test_azure_input_data_payload_scores_with_the_contracts_shape(azure_server):

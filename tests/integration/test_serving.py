@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import httpx
 import pytest
@@ -240,4 +241,41 @@ def test_known_upstream_limit_csv_parse_errors_carry_a_stack_trace(served_champi
 
 def test_the_server_binds_to_loopback_only(served_champion):
     assert served_champion.base_url.startswith("http://127.0.0.1:")
-    assert "--host 127.0.0.1" in served_champion.proc.output()
+    assert "Uvicorn running on http://127.0.0.1:" in served_champion.proc.output()
+
+
+@pytest.mark.parametrize("via", ["plain mlflow models serve", "launcher --via-mlflow-cli"])
+def test_the_documented_mlflow_models_serve_command_works_too(trained_store, tmp_path, via):
+    """`mlflow models serve -m models:/iris-classifier@champion` as the docs show it."""
+    from tests import procs
+
+    port = procs.free_port()
+    if via == "plain mlflow models serve":
+        cmd = [str(procs.BIN / "mlflow"), "models", "serve", "-m", "models:/iris-classifier@champion",
+               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    else:
+        cmd = [
+            sys.executable,
+            "-m",
+            "iris_ml.serve",
+            "--via-mlflow-cli",
+            "--workers",
+            "1",
+            "--port",
+            str(port),
+        ]
+    proc = procs.Proc(
+        cmd, procs.base_env(trained_store.tracking_uri), tmp_path / "serve.log", cwd=tmp_path
+    )
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/ping", timeout=180)
+        headers, body = GOOD_REQUESTS["dataframe_split"]
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/invocations", json=body, headers=headers, timeout=30
+        )
+        predictions = response.json()["predictions"]
+        assert [p["species"] for p in predictions] == ["setosa", "virginica"]
+        # Only the launcher tells the model its registry version.
+        assert ("model_version" in predictions[0]) == (via != "plain mlflow models serve")
+    finally:
+        proc.stop()

@@ -87,3 +87,43 @@ def test_numpy_validation_agrees_with_the_contract(rows):
             feature_matrix(frame(*rows))
     else:
         assert feature_matrix(frame(*rows)).shape == (len(rows), 4)
+
+
+def _fitted(pipeline_steps):
+    from sklearn.pipeline import Pipeline
+
+    from iris_ml.data import load_dataset
+
+    frame = load_dataset()
+    x = frame[list(FEATURE_NAMES)].to_numpy()
+    return Pipeline(pipeline_steps).fit(x, frame["species"]), x
+
+
+def test_linear_softmax_reproduces_predict_proba():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from iris_ml.model import _agrees, linear_softmax
+
+    estimator, x = _fitted(
+        [("scale", StandardScaler()), ("clf", LogisticRegression(C=0.7, max_iter=300))]
+    )
+    fast = linear_softmax(estimator)
+    assert fast is not None and _agrees(fast, estimator)
+    np.testing.assert_allclose(fast(x), estimator.predict_proba(x), rtol=0, atol=1e-12)
+
+
+def test_other_estimators_keep_sklearns_own_path():
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    from iris_ml.model import linear_softmax
+
+    tree, _ = _fitted(
+        [("scale", StandardScaler()), ("tree", DecisionTreeClassifier(random_state=0))]
+    )
+    assert linear_softmax(tree) is None
+    from sklearn.linear_model import LogisticRegression
+
+    minmax, _ = _fitted([("scale", MinMaxScaler()), ("clf", LogisticRegression())])
+    assert linear_softmax(minmax) is None

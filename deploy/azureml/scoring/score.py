@@ -57,9 +57,17 @@ def to_mlflow_payload(body: bytes, content_type: str | None) -> dict[str, Any]:
     """Decode a request body into one MLflow-format payload, or raise RequestError."""
     if len(body) > MAX_BODY_BYTES:
         raise RequestError(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB", 413)
-    mime = (content_type or "application/json").split(";")[0].strip().lower()
+    mime, _, parameters = (content_type or "application/json").partition(";")
+    mime = mime.strip().lower()
     if mime != "application/json":
         raise RequestError(f"send Content-Type: application/json, not {mime!r}", 415)
+    charset = (
+        parameters.strip().lower().removeprefix("charset=").strip('"')
+        if "charset" in parameters.lower()
+        else "utf-8"
+    )
+    if charset not in ("utf-8", "utf8"):
+        raise RequestError(f"only UTF-8 bodies are accepted, not charset {charset!r}", 415)
     try:
         payload = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:

@@ -1,0 +1,546 @@
+"""Serving benchmark (`make bench`): the project's serve configuration side by side with baselines.
+
+Configurations, all measured in this one run on this machine:
+
+* project          the registered champion served by ``python -m iris_ml.serve`` (its defaults)
+* project-1w       the same with one worker (the multi-worker penalty check)
+* project-sklearn  the plain sklearn-flavour model under the project's serve configuration
+                   (what the wrapper's validation and probabilities cost)
+* mlflow-default   ``mlflow models serve`` out of the box on the plain sklearn-flavour model:
+                   one worker, asyncio + h11 (UVICORN_LOOP/UVICORN_HTTP force what a venv
+                   without uvicorn's extras would run)
+* seed-design      a FastAPI + pickle app like the seed project's (benchmarks/seed_app)
+* floor            in-process ``predict_proba`` on 1 row and on 10,000 rows
+
+The load generator is wrk when installed (apt-get install wrk), else a Python
+asyncio generator; either way it shares the machine's cores with the server.
+Results: a Markdown table on stdout and JSON + Markdown under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import pickle
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+ONE_ROW = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2]]}})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env(tracking_uri: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_EXPERIMENT_NAME": "iris-bench",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **extra,
+    }
+
+
+def tree_rss_mb(pgid: int) -> float:
+    """Resident memory of every process in a process group (the serving tree)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:  # field 5 (pgrp), after pid and comm
+                continue
+            status = (stat.parent / "status").read_text()
+        except (OSError, IndexError, ValueError):
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+@dataclass
+class Server:
+    name: str
+    cmd: list[str]
+    env: dict[str, str]
+    url: str
+    proc: subprocess.Popen | None = None
+    cold_start_s: float = 0.0
+
+    def start(self, log: Path) -> None:
+        started = time.monotonic()
+        self.proc = subprocess.Popen(
+            self.cmd,
+            env=self.env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        ping = self.url.replace("/invocations", "/ping")
+        while time.monotonic() - started < 300:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: see {log}")
+            try:
+                if (
+                    httpx.get(ping, timeout=2).status_code == 200
+                    and httpx.post(
+                        self.url,
+                        content=ONE_ROW,
+                        headers={"Content-Type": "application/json"},
+                        timeout=10,
+                    ).status_code
+                    == 200
+                ):
+                    self.cold_start_s = time.monotonic() - started
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(self.name)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def sequential_latency_ms(url: str, n: int) -> tuple[float, float]:
+    times = []
+    with httpx.Client(timeout=10, headers={"Content-Type": "application/json"}) as client:
+        for _ in range(20):
+            client.post(url, content=ONE_ROW)
+        for _ in range(n):
+            t = time.perf_counter()
+            r = client.post(url, content=ONE_ROW)
+            times.append((time.perf_counter() - t) * 1000)
+            r.raise_for_status()
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.99) - 1]
+
+
+def wrk_load(url: str, connections: int, duration: int, workdir: Path) -> dict[str, float]:
+    script = workdir / "post.lua"
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.body = {json.dumps(ONE_ROW)}\nwrk.headers["Content-Type"] = "application/json"\n'
+    )
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p50 = _wrk_ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))
+    return {"rps": rps, "p50_ms": p50, "errors": int(errors.group(1)) if errors else 0}
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def python_load(url: str, connections: int, duration: int) -> dict[str, float]:
+    async def run() -> dict[str, float]:
+        latencies: list[float] = []
+        errors = 0
+        deadline = time.monotonic() + duration
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            nonlocal errors
+            while time.monotonic() < deadline:
+                t = time.perf_counter()
+                r = await client.post(url, content=ONE_ROW)
+                latencies.append((time.perf_counter() - t) * 1000)
+                errors += r.status_code != 200
+
+        limits = httpx.Limits(max_connections=connections)
+        async with httpx.AsyncClient(
+            timeout=30, limits=limits, headers={"Content-Type": "application/json"}
+        ) as client:
+            await asyncio.gather(*(worker(client) for _ in range(connections)))
+        return {
+            "rps": len(latencies) / duration,
+            "p50_ms": statistics.median(latencies),
+            "errors": errors,
+        }
+
+    return asyncio.run(run())
+
+
+def big_request_rows_per_s(url: str, rows: np.ndarray, reps: int = 5) -> float:
+    body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": rows.tolist()}})
+    times = []
+    with httpx.Client(timeout=120, headers={"Content-Type": "application/json"}) as client:
+        for _ in range(reps):
+            t = time.perf_counter()
+            client.post(url, content=body).raise_for_status()
+            times.append(time.perf_counter() - t)
+    return len(rows) / statistics.median(times)
+
+
+def cli_rows_per_s(url: str, csv_path: Path, out: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run(
+        [
+            str(BIN / "score-client"),
+            "--url",
+            url,
+            "predict",
+            "--csv",
+            str(csv_path),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        timeout=600,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    rows = sum(1 for _ in out.open()) - 1
+    return rows / (time.perf_counter() - t)
+
+
+@dataclass
+class Result:
+    values: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, key: str, value: float) -> None:
+        self.values.setdefault(key, []).append(value)
+
+    def median(self, key: str) -> float | None:
+        return statistics.median(self.values[key]) if key in self.values else None
+
+    def spread(self, key: str) -> str:
+        v = self.values.get(key)
+        return "" if not v or len(v) < 2 else f" ({min(v):.4g}-{max(v):.4g})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per load level")
+    parser.add_argument("--sequential", type=int, default=300, help="one-row requests for p50/p99")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--only", nargs="*", help="configs to run (default: all)")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="iris-bench-"))
+    uri = f"sqlite:///{work}/mlflow.db"
+    cores = os.cpu_count() or 1
+    loadgen = "wrk" if shutil.which("wrk") else "python-asyncio"
+    print(
+        f"Benchmark on {cores} cores; load generator: {loadgen} (shares the cores with the server)",
+        flush=True,
+    )
+
+    t = time.perf_counter()
+    subprocess.run(
+        [str(BIN / "mlflow"), "run", str(REPO), "--env-manager", "local"],
+        env=env(uri),
+        cwd=work,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    train_s = time.perf_counter() - t
+    print(f"mlflow run . --env-manager local: {train_s:.1f} s", flush=True)
+
+    code = f"import mlflow.artifacts as a; print(a.download_artifacts('models:/iris-classifier@champion', dst_path={str(work / 'model')!r}))"
+    subprocess.run(
+        [sys.executable, "-c", code], env=env(uri), check=True, capture_output=True, timeout=300
+    )
+    estimator_dir = work / "model" / "artifacts" / "estimator"
+    import mlflow.sklearn
+
+    estimator = mlflow.sklearn.load_model(str(estimator_dir))
+    (work / "seed").mkdir()
+    with open(work / "seed" / "model.pkl", "wb") as f:
+        pickle.dump(estimator, f)
+
+    rng = np.random.default_rng(0)
+    rows_10k = rng.uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], size=(10_000, 4)).round(2)
+    csv_100k = work / "rows-100k.csv"
+    with csv_100k.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        w.writerows(
+            rng.uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], size=(100_000, 4))
+            .round(2)
+            .tolist()
+        )
+
+    floor = Result()
+    one = rows_10k[:1]
+    for _ in range(args.reps):
+        t = time.perf_counter()
+        for _ in range(2000):
+            estimator.predict_proba(one)
+        floor.add("floor_1row_ms", (time.perf_counter() - t) / 2000 * 1000)
+        t = time.perf_counter()
+        estimator.predict_proba(rows_10k)
+        floor.add("floor_10k_rows_per_s", 10_000 / (time.perf_counter() - t))
+
+    def serve_cmd(port: int, workers: int, model: str | None = None) -> list[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "iris_ml.serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
+        return cmd + (["--model-path", model] if model else [])
+
+    plain = {"UVICORN_LOOP": "asyncio", "UVICORN_HTTP": "h11"}
+    configs: dict[str, tuple[list[str], dict[str, str]]] = {}
+    ports = {
+        name: free_port()
+        for name in ("project", "project-1w", "project-sklearn", "mlflow-default", "seed-design")
+    }
+    configs["project"] = (serve_cmd(ports["project"], 0), env(uri))
+    configs["project-1w"] = (serve_cmd(ports["project-1w"], 1), env(uri))
+    configs["project-sklearn"] = (
+        serve_cmd(ports["project-sklearn"], 0, str(estimator_dir)),
+        env(uri),
+    )
+    configs["mlflow-default"] = (
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(estimator_dir),
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ports["mlflow-default"]),
+        ],
+        env(uri, **plain),
+    )
+    configs["seed-design"] = (
+        [
+            str(BIN / "uvicorn"),
+            "benchmarks.seed_app.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ports["seed-design"]),
+        ],
+        env(uri, SEED_MODEL_PATH=str(work / "seed" / "model.pkl"), PYTHONPATH=str(REPO)),
+    )
+    selected = [c for c in configs if not args.only or c in args.only]
+
+    results: dict[str, Result] = {name: Result() for name in selected}
+    for rep in range(args.reps):
+        for name in selected:
+            cmd, cmd_env = configs[name]
+            server = Server(name, cmd, cmd_env, f"http://127.0.0.1:{ports[name]}/invocations")
+            r = results[name]
+            try:
+                server.start(work / f"{name}-{rep}.log")
+                r.add("cold_start_s", server.cold_start_s)
+                time.sleep(1)
+                r.add("rss_idle_mb", tree_rss_mb(server.proc.pid))
+                p50, p99 = sequential_latency_ms(server.url, args.sequential)
+                r.add("seq_p50_ms", p50)
+                r.add("seq_p99_ms", p99)
+                for c in (8, 32):
+                    load = (
+                        wrk_load(server.url, c, args.duration, work)
+                        if loadgen == "wrk"
+                        else python_load(server.url, c, args.duration)
+                    )
+                    r.add(f"rps_c{c}", load["rps"])
+                    r.add(f"p50_c{c}_ms", load["p50_ms"])
+                    r.add(f"errors_c{c}", load["errors"])
+                r.add("rows_per_s_10k_request", big_request_rows_per_s(server.url, rows_10k))
+                if name in ("project", "mlflow-default"):
+                    r.add(
+                        "rows_per_s_cli_100k",
+                        cli_rows_per_s(
+                            server.url.replace("/invocations", ""),
+                            csv_100k,
+                            work / f"out-{name}.csv",
+                        ),
+                    )
+                r.add("rss_after_load_mb", tree_rss_mb(server.proc.pid))
+            finally:
+                server.stop()
+            print(
+                f"rep {rep + 1}/{args.reps} {name}: rps@32={r.values.get('rps_c32', ['-'])[-1]}",
+                flush=True,
+            )
+
+    report = render(results, floor, train_s, loadgen, cores)
+    print(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (args.out / f"bench-{stamp}.md").write_text(report)
+    (args.out / f"bench-{stamp}.json").write_text(
+        json.dumps(
+            {
+                "cores": cores,
+                "loadgen": loadgen,
+                "train_s": train_s,
+                "floor": floor.values,
+                "configs": {k: v.values for k, v in results.items()},
+            },
+            indent=2,
+        )
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+METRICS = [
+    ("cold_start_s", "cold start to first answer (s)", "{:.1f}"),
+    ("seq_p50_ms", "one-row p50, sequential (ms)", "{:.2f}"),
+    ("seq_p99_ms", "one-row p99, sequential (ms)", "{:.2f}"),
+    ("rps_c8", "req/s at 8 connections", "{:.0f}"),
+    ("rps_c32", "req/s at 32 connections", "{:.0f}"),
+    ("p50_c32_ms", "p50 at 32 connections (ms)", "{:.1f}"),
+    ("errors_c32", "non-2xx at 32 connections", "{:.0f}"),
+    ("rows_per_s_10k_request", "rows/s, one 10,000-row request", "{:,.0f}"),
+    ("rows_per_s_cli_100k", "rows/s, 100,000 rows via score-client CSV", "{:,.0f}"),
+    ("rss_idle_mb", "serving-tree RSS idle (MB)", "{:.0f}"),
+    ("rss_after_load_mb", "serving-tree RSS after load (MB)", "{:.0f}"),
+]
+
+
+def render(
+    results: dict[str, Result], floor: Result, train_s: float, loadgen: str, cores: int
+) -> str:
+    names = list(results)
+    lines = [
+        f"Serving benchmark: {cores} cores, load generator {loadgen} on the same machine; "
+        f"median of {len(next(iter(results.values())).values.get('cold_start_s', []))} runs (range in brackets).",
+        "",
+        "| metric | " + " | ".join(names) + " |",
+        "| --- | " + " | ".join("---" for _ in names) + " |",
+    ]
+    for key, label, fmt in METRICS:
+        cells = []
+        for name in names:
+            value = results[name].median(key)
+            cells.append("" if value is None else fmt.format(value) + results[name].spread(key))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Floor (in-process predict_proba): 1 row {floor.median('floor_1row_ms'):.3f} ms; "
+        f"10,000 rows {floor.median('floor_10k_rows_per_s'):,.0f} rows/s. "
+        f"`mlflow run . --env-manager local`: {train_s:.1f} s.",
+        "",
+        "Targets (ratios from this run):",
+    ]
+    lines += [f"- {t}" for t in targets(results)]
+    return "\n".join(lines) + "\n"
+
+
+def targets(results: dict[str, Result]) -> list[str]:
+    def m(name: str, key: str) -> float | None:
+        return results[name].median(key) if name in results else None
+
+    checks = []
+
+    def check(label: str, value: float | None, ok: bool | None) -> None:
+        if value is None:
+            checks.append(f"{label}: not measured")
+        else:
+            checks.append(f"{label}: {value:.2f} {'PASS' if ok else 'MISS'}")
+
+    p, d, one, sk = "project", "mlflow-default", "project-1w", "project-sklearn"
+    r = (m(p, "rps_c32") / m(d, "rps_c32")) if m(p, "rps_c32") and m(d, "rps_c32") else None
+    check(
+        "throughput at 32 connections, project / mlflow-default (>= 2.0)",
+        r,
+        r is not None and r >= 2.0,
+    )
+    r = (
+        (m(p, "seq_p50_ms") / m(d, "seq_p50_ms"))
+        if m(p, "seq_p50_ms") and m(d, "seq_p50_ms")
+        else None
+    )
+    check("one-row p50, project / mlflow-default (<= 0.8)", r, r is not None and r <= 0.8)
+    r = (
+        (m(p, "seq_p50_ms") / m(one, "seq_p50_ms"))
+        if m(p, "seq_p50_ms") and m(one, "seq_p50_ms")
+        else None
+    )
+    check("p50 default workers / one worker (<= 1.5)", r, r is not None and r <= 1.5)
+    r = (m(p, "rps_c32") / m(sk, "rps_c32")) if m(p, "rps_c32") and m(sk, "rps_c32") else None
+    check(
+        "throughput wrapper / plain sklearn flavour, same serve config (>= 0.8)",
+        r,
+        r is not None and r >= 0.8,
+    )
+    r = (
+        (m(p, "rows_per_s_cli_100k") / m(p, "rows_per_s_10k_request"))
+        if m(p, "rows_per_s_cli_100k") and m(p, "rows_per_s_10k_request")
+        else None
+    )
+    check(
+        "score-client 100k rows/s / one 10k request rows/s (>= 0.7)", r, r is not None and r >= 0.7
+    )
+    r = (
+        (m(one, "rss_after_load_mb") / m(d, "rss_after_load_mb"))
+        if m(one, "rss_after_load_mb") and m(d, "rss_after_load_mb")
+        else None
+    )
+    check(
+        "serving-tree RSS at one worker, project / mlflow-default (<= 1.0)",
+        r,
+        r is not None and r <= 1.0,
+    )
+    r = (
+        (m(p, "cold_start_s") / m(d, "cold_start_s"))
+        if m(p, "cold_start_s") and m(d, "cold_start_s")
+        else None
+    )
+    check("cold start, project / mlflow-default (<= 1.0)", r, r is not None and r <= 1.0)
+    return checks
+
+
+if __name__ == "__main__":
+    sys.exit(main())
