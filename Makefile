@@ -24,8 +24,10 @@ UI_PORT ?= 7860
 WORKERS ?= 0
 TRAIN_ARGS ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
+SOAK_ARGS ?=
 
-.PHONY: help setup train train-uv serve ui demo test test-unit test-integration lint format docs bench soak clean azure-validate azure-train azure-deploy
+.PHONY: help setup train train-uv serve ui demo test test-unit test-integration lint secrets format docs bench soak clean azure-validate azure-train azure-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,9 +58,7 @@ demo: setup ## train + register + promote, then serve the champion and the UI un
 	$(BIN)/mlflow run . --env-manager local $(TRAIN_ARGS) || test $$? -eq 1
 	$(PY) -m iris_ml.demo --host $(HOST) --port $(PORT) --ui-port $(UI_PORT) --workers $(WORKERS)
 
-test: setup ## lint, then the whole suite (browser tests need Chromium: see .ci/run)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint ## lint, then the whole suite (browser tests need Chromium: see .ci/run)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: setup ## only the tests that start no process
@@ -67,9 +67,18 @@ test-unit: setup ## only the tests that start no process
 test-integration: setup ## the tests that start real processes and the browser
 	$(BIN)/pytest -m "integration or browser" $(PYTEST_ARGS)
 
-lint: setup ## ruff lint and format check
+lint: setup secrets ## ruff lint and format check, secret scan
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+secrets: setup ## detect-secrets over the tracked files: must find nothing
+	$(BIN)/detect-secrets scan | $(PY) -c 'import json, sys; r = json.load(sys.stdin)["results"]; sys.exit(f"possible secrets in {sorted(r)}" if r else 0)'
+
+bench: setup ## serving benchmark: the project's serve configuration beside MLflow's default and the seed design
+	$(PY) -m benchmarks.bench $(BENCH_ARGS)
+
+soak: setup ## 60 s mixed load at 32 connections, then a worker killed under load; prints the figures
+	$(PY) -m benchmarks.soak $(SOAK_ARGS)
 
 format: setup ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

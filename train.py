@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import subprocess
 import sys
 from dataclasses import fields
@@ -90,7 +91,14 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # Unwinds through `with mlflow.start_run()`, which then records the run as failed
+    # instead of leaving it RUNNING (CI cancels and `kill` send SIGTERM).
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from iris_ml.settings import TrainSettings
 

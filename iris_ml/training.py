@@ -12,7 +12,10 @@ import importlib.metadata
 import logging
 import shutil
 import tempfile
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +71,22 @@ def serving_requirements() -> list[str]:
     return [f"{name}=={importlib.metadata.version(name)}" for name in SERVING_REQUIREMENTS]
 
 
+@contextmanager
+def _timed(durations: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        durations[stage] = time.perf_counter() - started
+
+
 def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainResult:
-    """Run the whole pipeline in one MLflow run and return what happened."""
+    """Run the whole pipeline in one MLflow run and return what happened.
+
+    Each stage's wall time is logged as a metric ``time_<stage>_s``, so where a
+    training run spends its time is on record next to what it produced.
+    """
+    durations: dict[str, float] = {}
     frame = load_dataset()
     split = split_dataset(frame, settings.test_size, settings.seed)
     x_train = split.train[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
@@ -97,26 +114,29 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
         mlflow.set_tag("dataset_digest", dataset.digest)
 
         pipeline = build_pipeline(settings)
-        with warnings.catch_warnings():
+        with _timed(durations, "fit"), warnings.catch_warnings():
             # An unconverged fit is a legitimate (gated) candidate, not a crash.
             warnings.simplefilter("ignore", category=UserWarning)
             pipeline.fit(x_train, split.train[TARGET])
 
         estimator_dir = Path(tmp) / ESTIMATOR_ARTIFACT
-        mlflow.sklearn.save_model(
-            pipeline,
-            str(estimator_dir),
-            serialization_format="skops",
-            pip_requirements=serving_requirements(),
-        )
-        _evaluate_with_mlflow(str(estimator_dir), split.test)
+        with _timed(durations, "save_estimator"):
+            mlflow.sklearn.save_model(
+                pipeline,
+                str(estimator_dir),
+                serialization_format="skops",
+                pip_requirements=serving_requirements(),
+            )
+        with _timed(durations, "evaluate"):
+            _evaluate_with_mlflow(str(estimator_dir), split.test)
 
         candidate = gate_metrics(split.test[TARGET], pipeline.predict_proba(x_test))
         mlflow.log_metrics({f"gate_{k}": v for k, v in candidate.items()})
 
         client = MlflowClient()
-        champion = registry.resolve_alias(client, settings.model_name, settings.alias)
-        champion_metrics = _champion_metrics(settings, champion, split.test)
+        with _timed(durations, "score_champion"):
+            champion = registry.resolve_alias(client, settings.model_name, settings.alias)
+            champion_metrics = _champion_metrics(settings, champion, split.test)
         if champion_metrics:
             mlflow.log_metrics({f"champion_{k}": v for k, v in champion_metrics.items()})
 
@@ -128,16 +148,17 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
             champion_metrics,
         )
 
-        version = registry.publish_model(
-            registry.publish_route(mlflow.get_tracking_uri()),
-            settings.model_name,
-            _pyfunc_kwargs(estimator_dir, tmp, pipeline, split.test),
-            tags={
-                **{k: f"{v:.4f}" for k, v in candidate.items()},
-                "run_id": run_id,
-                "gate": "passed" if decision.promote else "rejected",
-            },
-        ).version
+        with _timed(durations, "log_and_register"):
+            version = registry.publish_model(
+                registry.publish_route(mlflow.get_tracking_uri()),
+                settings.model_name,
+                _pyfunc_kwargs(estimator_dir, tmp, pipeline, split.test),
+                tags={
+                    **{k: f"{v:.4f}" for k, v in candidate.items()},
+                    "run_id": run_id,
+                    "gate": "passed" if decision.promote else "rejected",
+                },
+            ).version
         version = str(version)  # int from SQL stores, str from REST ones
         description = ", ".join(f"{k}={v:.4f}" for k, v in candidate.items())
         client.update_model_version(settings.model_name, version, description=description)
@@ -149,6 +170,7 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
             client.set_model_version_tag(
                 settings.model_name, version, "gate_reason", decision.summary
             )
+        mlflow.log_metrics({f"time_{stage}_s": seconds for stage, seconds in durations.items()})
         mlflow.set_tags(
             {
                 "gate": "passed" if decision.promote else "rejected",

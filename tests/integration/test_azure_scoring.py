@@ -121,7 +121,9 @@ def test_a_request_without_content_type_is_read_as_json(azure_server):
 
 def test_score_client_works_against_azmlinfsrv(azure_server):
     base, _ = azure_server
-    with ScoringClient(base + "/score", api_key="local-test-key") as client:
+    with ScoringClient(
+        base + "/score", api_key="local-test-key"
+    ) as client:  # pragma: allowlist secret
         assert client.settings.backend.name == "azureml"
         predictions = client.predict(
             [dict(zip(FEATURE_NAMES, r, strict=True)) for r in ROWS] * 3000

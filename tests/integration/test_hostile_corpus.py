@@ -32,8 +32,8 @@ GOOD = {"dataframe_split": {"columns": list(FEATURE_NAMES), "data": [[6.3, 3.3, 
 def body_of(entry: dict) -> bytes:
     if "text" in entry:
         return entry["text"].encode()
-    if "hex" in entry:
-        return bytes.fromhex(entry["hex"])
+    if "latin1" in entry:  # bytes that are not UTF-8, kept readable in JSON
+        return entry["latin1"].encode("latin-1")
     if "json" in entry:
         return json.dumps(entry["json"]).encode()
     kind, _, size = entry["generate"].partition(":")

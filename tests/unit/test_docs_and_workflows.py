@@ -171,10 +171,12 @@ def test_ci_runs_the_makefile_commands_in_order():
     assert wf["jobs"]["unit"]["needs"] == "lint" and wf["jobs"]["integration"]["needs"] == "unit"
     assert wf["jobs"]["unit"]["strategy"]["matrix"]["python-version"] == ["3.11", "3.12"]
     # `make test` is exactly lint + the whole suite, which CI splits into the jobs above.
-    test_recipe = re.search(
-        r"^test: .*?\n((?:\t.*\n)+)", (REPO / "Makefile").read_text(), flags=re.M
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^test: lint ##", makefile, flags=re.M)
+    lint_recipe = re.search(
+        r"^lint: setup secrets ##.*\n((?:\t.*\n)+)", makefile, flags=re.M
     ).group(1)
-    assert "ruff check" in test_recipe and "pytest" in test_recipe
+    assert "ruff check" in lint_recipe and "ruff format --check" in lint_recipe
 
 
 def test_cd_uses_oidc_a_guarded_environment_and_skips_when_unconfigured():

@@ -26,7 +26,7 @@ from score_client import (
 from score_client._backends import detect_backend, error_message, redact_url
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-SECRET = "sk-test-NOT-A-REAL-KEY-0123456789abcdef"
+SECRET = "sk-test-NOT-A-REAL-KEY-0123456789abcdef"  # pragma: allowlist secret
 
 
 def prediction(species="setosa", version=None):
@@ -309,7 +309,7 @@ def test_the_key_never_appears_in_repr_errors_or_settings(monkeypatch):
     monkeypatch.setenv("SCORING_KEY", SECRET)
     client, _ = make_client(
         lambda r: httpx.Response(401, json={"message": "bad key"}),
-        "https://u:pw@x.inference.ml.azure.com/score?k=1",
+        "https://u:pw@x.inference.ml.azure.com/score?k=1",  # pragma: allowlist secret
     )
     assert client.settings.api_key == SECRET
     texts = [repr(client), repr(client.settings), client.url]
