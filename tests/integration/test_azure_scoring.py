@@ -16,6 +16,7 @@ pytestmark = pytest.mark.integration
 SCORING_DIR = procs.REPO / "deploy" / "azureml" / "scoring"
 SAMPLE = json.loads((procs.REPO / "deploy" / "azureml" / "sample-request.json").read_text())
 JSON = {"Content-Type": "application/json"}
+LOCAL_TEST_KEY = "local-test-key"  # pragma: allowlist secret
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]
 
 
@@ -121,9 +122,7 @@ def test_a_request_without_content_type_is_read_as_json(azure_server):
 
 def test_score_client_works_against_azmlinfsrv(azure_server):
     base, _ = azure_server
-    with ScoringClient(
-        base + "/score", api_key="local-test-key"
-    ) as client:  # pragma: allowlist secret
+    with ScoringClient(base + "/score", api_key=LOCAL_TEST_KEY) as client:
         assert client.settings.backend.name == "azureml"
         predictions = client.predict(
             [dict(zip(FEATURE_NAMES, r, strict=True)) for r in ROWS] * 3000
