@@ -66,6 +66,8 @@ MODEL_VERSION_KEY = "model_version"
 MAX_ROWS_PER_REQUEST = 50_000
 
 _BY_NAME = {f.name: f for f in FEATURES}
+_MAXIMA = tuple((f.name, f.maximum) for f in FEATURES)
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -117,11 +119,15 @@ def validate_records(
             errors.append(RowError(index, None, f"expected an object, got {_short_repr(record)}"))
             continue
         row_errors = []
-        for name in FEATURE_NAMES:
-            if name not in record:
+        for name, maximum in _MAXIMA:
+            value = record.get(name, _MISSING)
+            # Fast path, same rule: NaN fails the comparison and infinity exceeds the maximum.
+            if type(value) is float and 0 < value <= maximum:
+                continue
+            if value is _MISSING:
                 row_errors.append(RowError(index, name, "column is missing"))
                 continue
-            problem = describe_value_problem(name, record[name])
+            problem = describe_value_problem(name, value)
             if problem:
                 row_errors.append(RowError(index, name, problem))
         if row_errors:

@@ -8,6 +8,7 @@ it therefore unpickles nothing.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import mlflow.pyfunc
@@ -108,17 +109,22 @@ def predictions_from_probabilities(
     """Turn a (rows x classes) probability matrix into the response rows of the contract."""
     order = [list(classes).index(s) for s in SPECIES]
     probabilities = probabilities[:, order]
-    best = probabilities.argmax(axis=1)
-    rows = []
-    for index, row in zip(best.tolist(), probabilities.tolist(), strict=True):
-        prediction: dict[str, Any] = {
-            SPECIES_KEY: SPECIES[index],
-            PROBABILITIES_KEY: dict(zip(SPECIES, row, strict=True)),
+    names = np.asarray(SPECIES)[probabilities.argmax(axis=1)].tolist()
+    a, b, c = SPECIES
+    # Literal dicts in one comprehension: ~5x faster than dict(zip()) per row on big batches.
+    if model_version is None:
+        return [
+            {SPECIES_KEY: name, PROBABILITIES_KEY: {a: pa, b: pb, c: pc}}
+            for name, (pa, pb, pc) in zip(names, probabilities.tolist(), strict=True)
+        ]
+    return [
+        {
+            SPECIES_KEY: name,
+            PROBABILITIES_KEY: {a: pa, b: pb, c: pc},
+            MODEL_VERSION_KEY: model_version,
         }
-        if model_version is not None:
-            prediction[MODEL_VERSION_KEY] = model_version
-        rows.append(prediction)
-    return rows
+        for name, (pa, pb, pc) in zip(names, probabilities.tolist(), strict=True)
+    ]
 
 
 def linear_softmax(estimator: Any) -> Any:
@@ -178,6 +184,10 @@ class IrisClassifier(mlflow.pyfunc.PythonModel):
             else self._estimator.predict_proba
         )
         config = context.model_config or {}
+        # Everything loaded so far (MLflow, pandas, the estimator) lives as long as the
+        # server: move it out of the collector's reach, or each full collection walks it
+        # and a 10,000-row answer stalls for ~100 ms.
+        gc.freeze()
         version = config.get(MODEL_VERSION_KEY)
         self._model_version = str(version) if version not in (None, "") else None
 

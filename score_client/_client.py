@@ -110,7 +110,7 @@ def resolve_settings(
 def to_records(rows: Rows) -> list[Any]:
     """Accept a DataFrame, IrisFeatures, or mappings; return a list (items not yet validated)."""
     if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # pandas, without importing it
-        return rows.to_dict(orient="records")
+        return [_plain_numbers(r) for r in rows.to_dict(orient="records")]
     if isinstance(rows, (Mapping, IrisFeatures)):
         rows = [rows]
     return [r.as_record() if isinstance(r, IrisFeatures) else r for r in rows]
@@ -118,13 +118,11 @@ def to_records(rows: Rows) -> list[Any]:
 
 def validate_rows(rows: Rows) -> tuple[list[dict[str, float]], list[RowError]]:
     """The contract's validation, for callers that score the good rows and report the rest."""
-    return _validate_records(_plain_numbers(r) for r in to_records(rows))
+    return _validate_records(to_records(rows))
 
 
 def _plain_numbers(record: Any) -> Any:
-    # numpy scalars from DataFrames become Python numbers; nothing else is converted.
-    if not isinstance(record, Mapping):
-        return record
+    # numpy scalars from a DataFrame become Python numbers; nothing else is converted.
     return {
         k: (v.item() if hasattr(v, "item") and hasattr(v, "dtype") else v)
         for k, v in record.items()

@@ -9,10 +9,13 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from iris_ml.contract import FEATURE_NAMES, SPECIES, RowError
 from score_client._types import Prediction
+
+if TYPE_CHECKING:
+    from score_client._client import ScoringClient
 
 RESULT_COLUMNS = ("species", *(f"proba_{s}" for s in SPECIES), "model_version", "error")
 # Characters that make a spreadsheet treat a cell as a formula (CSV injection).
@@ -102,11 +105,12 @@ def merge_results(
 
 
 def score_table(
-    predict: Callable[[list[dict[str, float]]], list[Prediction]],
+    client: ScoringClient,
     columns: Sequence[str],
     records: Sequence[dict[str, object]],
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ScoredTable:
-    """Validate every row, score the valid ones in one call, report the rest by row."""
+    """Validate every row once, score the valid ones, report the rest by row."""
     from score_client._client import validate_rows
 
     predictions: dict[int, Prediction] = {}
@@ -114,8 +118,8 @@ def score_table(
     bad = {e.row for e in errors}
     good_indices = [i for i in range(len(records)) if i not in bad]
     if valid_rows:
-        for index, prediction in zip(good_indices, predict(valid_rows), strict=True):
-            predictions[index] = prediction
+        scored = client._predict_valid(valid_rows, on_progress)  # validated just above
+        predictions = dict(zip(good_indices, scored, strict=True))
     return merge_results(columns, records, predictions, errors)
 
 

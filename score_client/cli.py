@@ -150,12 +150,7 @@ def _fmt(value: object) -> str:
 def _predict(client: ScoringClient, args: argparse.Namespace) -> int:
     columns, records = _load_rows(args)
     fmt = args.format or ("csv" if args.csv else "table")
-    progress = _Progress(sys.stderr)
-
-    def predict(rows: list[dict[str, float]]):
-        return client.predict(rows, on_progress=progress)
-
-    table = score_table(predict, columns, records)
+    table = score_table(client, columns, records, on_progress=_Progress(sys.stderr))
     if table.errors and not args.skip_invalid:
         raise InvalidInputError(table.errors)
     out = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")  # noqa: SIM115

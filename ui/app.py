@@ -72,7 +72,7 @@ def score_file(
     if not records:
         raise gr.Error("The CSV has a header but no rows.")
     try:
-        table = score_table(client.predict, columns, records)
+        table = score_table(client, columns, records)
     except ScoringError as exc:
         raise gr.Error(describe_error(exc)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
