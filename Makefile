@@ -10,6 +10,9 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
+# `mlflow run` starts the entry point as `python train.py`: make it the venv's python.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
 # Local state lives in ignored paths; override with the standard MLflow variables.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 export MLFLOW_EXPERIMENT_NAME ?= iris-classifier

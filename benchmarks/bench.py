@@ -509,8 +509,8 @@ TARGETS = [
         "<=",
     ),
     (
-        "cold start, project / mlflow-default",
-        ("project", "cold_start_s"),
+        "cold start at one worker, project / mlflow-default",
+        ("project-1w", "cold_start_s"),
         ("mlflow-default", "cold_start_s"),
         1.0,
         "<=",
