@@ -200,12 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="iris-soak-"))
+    bin_dir = Path(sys.executable).parent
     env = {
         **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",  # `mlflow run` calls `python`
         "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db",
         "MLFLOW_EXPERIMENT_NAME": "iris-soak",
     }
-    bin_dir = Path(sys.executable).parent
     subprocess.run(
         [str(bin_dir / "mlflow"), "run", str(REPO), "--env-manager", "local"],
         env=env,
