@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import re
 import shlex
@@ -39,9 +40,6 @@ def subcommands(parser_module: str) -> set[str]:
     parser = module.build_parser()
     actions = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
     return set(actions[0].choices) if actions else set()
-
-
-import importlib  # noqa: E402
 
 
 def test_mkdocs_builds_strict(tmp_path):
