@@ -92,9 +92,9 @@ def mixed_load(url: str, seconds: float, connections: int, invalid_every: int = 
                 figures.sent += 1
                 try:
                     r = await client.post(url, content=body)
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
                     figures.connection_errors += 1
-                    figures.timeline.append((time.monotonic() - started, "connection"))
+                    figures.timeline.append((time.monotonic() - started, type(exc).__name__))
                     await asyncio.sleep(0.01)
                     continue
                 if r.status_code >= 500:
