@@ -207,3 +207,29 @@ def test_specs_load_with_overrides():
     assert load_endpoint(SETTINGS).name == "iris-test-ep"
     d = load_deployment(SETTINGS, "green", "9")
     assert (d.name, d.endpoint_name, d.model) == ("green", "iris-test-ep", "iris-classifier:9")
+
+
+def test_train_submits_the_command_job_and_streams_its_logs(capsys):
+    submitted, streamed = [], []
+
+    class Jobs:
+        def create_or_update(self, job):
+            submitted.append(job)
+            job.name = "iris-train-1"
+            return job
+
+        def stream(self, name):
+            streamed.append(name)
+
+    client = FakeMLClient()
+    client.jobs = Jobs()
+    assert (
+        main(["--endpoint", "iris-test-ep", "train", "--compute", "cpu-small"], ml_client=client)
+        == 0
+    )
+    [job] = submitted
+    assert job.compute == "cpu-small"
+    assert job.command.startswith("python train.py --C ${{inputs.C}}")
+    assert job.environment.conda_file is not None  # built from the project's conda.yaml
+    assert streamed == ["iris-train-1"]
+    assert "Submitted job iris-train-1" in capsys.readouterr().out
