@@ -41,10 +41,11 @@ import httpx
 import numpy as np
 
 from benchmarks.soak import group_rss_mb
+from iris_ml.contract import FEATURE_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+COLUMNS = list(FEATURE_NAMES)  # the contract owns the names
 ONE_ROW = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2]]}})
 
 

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import httpx
 
+from iris_ml.contract import FEATURE_NAMES
+
 REPO = Path(__file__).resolve().parent.parent
-COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+COLUMNS = list(FEATURE_NAMES)  # the contract owns the names
 # Valid requests: textbook flowers whose species is known.
 VALID = [
     ([5.1, 3.5, 1.4, 0.2], "setosa"),

@@ -68,11 +68,6 @@ def scoring_url(url: str, backend: Backend) -> str:
     return url
 
 
-def server_root(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-
-
 def redact_url(url: str) -> str:
     """The URL without user info or query string (either may carry a credential)."""
     parts = urlsplit(url)
