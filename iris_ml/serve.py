@@ -40,6 +40,10 @@ class ServeSettings:
     port: int = DEFAULT_PORT
     workers: int = 0  # 0: one per core
     timeout: int = 60
+    # Idle keep-alive connections are closed after this many seconds. It must outlast the
+    # clients' own idle expiry (httpx: 5 s): with uvicorn's default of 5 s both sides time
+    # out together, and a request sent as the server closes is answered with a reset.
+    keep_alive: int = 65
 
     @property
     def worker_count(self) -> int:
@@ -51,9 +55,13 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def serving_env(version: str | None) -> dict[str, str]:
+def serving_env(version: str | None, keep_alive: int) -> dict[str, str]:
     bin_dir = os.path.dirname(sys.executable)
-    env = {"PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
+    env = {
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+        # uvicorn reads every CLI option from UVICORN_*; `mlflow models serve` has no flag for it.
+        "UVICORN_TIMEOUT_KEEP_ALIVE": str(keep_alive),
+    }
     if version is not None:
         env["SERVING_MODEL_CONFIG"] = json.dumps({MODEL_VERSION_KEY: version})
     return env
@@ -139,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=int, default=d.timeout, help="seconds per request before a 504"
     )
     p.add_argument(
+        "--keep-alive",
+        type=int,
+        default=d.keep_alive,
+        help="seconds an idle connection stays open; keep it above your clients' idle expiry",
+    )
+    p.add_argument(
         "--model-path", help="serve this local MLflow model folder instead of the registry's alias"
     )
     p.add_argument(
@@ -158,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         timeout=args.timeout,
+        keep_alive=args.keep_alive,
     )
     if args.model_path:
         version, local, uri = None, args.model_path, args.model_path
@@ -177,10 +192,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         label = f"{settings.model_name} version {version} ('{settings.alias}')"
     if args.via_mlflow_cli:
-        command, extra_env = mlflow_cli_command(settings, uri), serving_env(version)
+        command, extra_env = (
+            mlflow_cli_command(settings, uri),
+            serving_env(version, settings.keep_alive),
+        )
     else:
         command, extra_env = uvicorn_command(settings, local)
-        extra_env.update(serving_env(version))
+        extra_env.update(serving_env(version, settings.keep_alive))
     print(
         f"Serving {label} on http://{settings.host}:{settings.port}/invocations "
         f"with {settings.worker_count} worker(s)",

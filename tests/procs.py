@@ -126,3 +126,38 @@ def serve(
         proc.stop()
         raise
     return proc, base
+
+
+def statuses_on_one_connection(base_url: str, body: bytes, idle_s: float) -> list[int | str]:
+    """POST twice on one kept-alive socket with `idle_s` of silence between; each answer's status.
+
+    A closed connection shows as "closed" instead of a status: what a pooled client meets
+    when it reuses a connection the server has already dropped.
+    """
+    host, port = base_url.removeprefix("http://").split(":")
+    request = (
+        f"POST /invocations HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    statuses: list[int | str] = []
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        reader = sock.makefile("rb")
+        for attempt in range(2):
+            if attempt:
+                time.sleep(idle_s)
+            try:
+                sock.sendall(request)
+                status_line = reader.readline()
+            except OSError:
+                status_line = b""
+            if not status_line:
+                statuses.append("closed")
+                break
+            statuses.append(int(status_line.split()[1]))
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            reader.read(length)
+    return statuses

@@ -3,6 +3,7 @@ a killed training run, and two trainings at once. Figures are printed (pytest -s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmarks.soak import group_rss_mb, kill_worker_under_load, mixed_load, worker_pids
+from iris_ml.contract import FEATURE_NAMES
 from tests import procs
 from tests.ui_support import launched_ui
 
@@ -30,6 +32,20 @@ def test_soak_mixed_valid_and_invalid_requests(served_champion):
     assert figures.valid_ok > 100 and figures.invalid_4xx > 30
     assert figures.failures == 0, figures
     assert rss_after < rss_before * 1.5 + 50  # no runaway growth
+
+
+def test_a_kept_alive_connection_outlives_the_clients_idle_expiry(served_champion):
+    """httpx drops idle connections after 5 s; the server must not drop them first.
+
+    With uvicorn's default (also 5 s) a pooled client now and then sends on a connection
+    the server is closing and gets a reset: the soak's ReadErrors before the launcher set
+    --keep-alive.
+    """
+    body = json.dumps(
+        {"dataframe_split": {"columns": FEATURE_NAMES, "data": [[5.1, 3.5, 1.4, 0.2]]}}
+    )
+    statuses = procs.statuses_on_one_connection(served_champion.base_url, body.encode(), idle_s=6)
+    assert statuses == [200, 200]
 
 
 def test_a_worker_killed_under_load_is_replaced(trained_store, tmp_path):

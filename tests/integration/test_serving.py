@@ -277,5 +277,11 @@ def test_the_documented_mlflow_models_serve_command_works_too(trained_store, tmp
         assert [p["species"] for p in predictions] == ["setosa", "virginica"]
         # Only the launcher tells the model its registry version.
         assert ("model_version" in predictions[0]) == (via != "plain mlflow models serve")
+        # Idle past httpx's 5 s expiry: uvicorn's default (5 s) has dropped the connection by
+        # then, the launcher's keep-alive (65 s) has not.
+        statuses = procs.statuses_on_one_connection(
+            f"http://127.0.0.1:{port}", json.dumps(body).encode(), idle_s=6
+        )
+        assert statuses == ([200, "closed"] if via == "plain mlflow models serve" else [200, 200])
     finally:
         proc.stop()
