@@ -16,6 +16,7 @@ __all__ = [
     "FEATURES",
     "FEATURE_NAMES",
     "MAX_ROWS_PER_REQUEST",
+    "MISSING",
     "MODEL_VERSION_KEY",
     "PROBABILITIES_KEY",
     "SPECIES",
@@ -25,6 +26,8 @@ __all__ = [
     "RowError",
     "describe_value_problem",
     "format_row_errors",
+    "is_valid_row",
+    "row_problems",
     "validate_records",
 ]
 
@@ -67,7 +70,8 @@ MAX_ROWS_PER_REQUEST = 50_000
 
 _BY_NAME = {f.name: f for f in FEATURES}
 _MAXIMA = tuple((f.name, f.maximum) for f in FEATURES)
-_MISSING = object()
+_MAXIMUM_VALUES = tuple(f.maximum for f in FEATURES)
+MISSING: object = object()  # stands for an absent column in row_problems()
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,37 @@ def describe_value_problem(column: str, value: object) -> str | None:
     return None
 
 
+def is_valid_row(values: Sequence[object]) -> bool:
+    """The quick yes: all four values (``FEATURE_NAMES`` order) are floats within range.
+
+    False does not mean invalid (an int is fine): ask ``row_problems`` then.
+    NaN fails the comparison and infinity exceeds the maximum.
+    """
+    return all(
+        type(value) is float and 0 < value <= maximum  # type: ignore[operator]
+        for value, maximum in zip(values, _MAXIMUM_VALUES, strict=True)
+    )
+
+
+def row_problems(values: Sequence[object]) -> list[tuple[str, str]]:
+    """``(column, problem)`` for each value, in ``FEATURE_NAMES`` order, that breaks the contract.
+
+    An empty list means the row is valid. A value may be ``MISSING`` (the column is absent).
+    """
+    problems = []
+    for (name, maximum), value in zip(_MAXIMA, values, strict=True):
+        # Fast path, same rule: NaN fails the comparison and infinity exceeds the maximum.
+        if type(value) is float and 0 < value <= maximum:
+            continue
+        if value is MISSING:
+            problems.append((name, "column is missing"))
+            continue
+        problem = describe_value_problem(name, value)
+        if problem:
+            problems.append((name, problem))
+    return problems
+
+
 def validate_records(
     records: Iterable[Mapping[str, object]],
 ) -> tuple[list[dict[str, float]], list[RowError]]:
@@ -118,22 +153,12 @@ def validate_records(
         if not isinstance(record, Mapping):
             errors.append(RowError(index, None, f"expected an object, got {_short_repr(record)}"))
             continue
-        row_errors = []
-        for name, maximum in _MAXIMA:
-            value = record.get(name, _MISSING)
-            # Fast path, same rule: NaN fails the comparison and infinity exceeds the maximum.
-            if type(value) is float and 0 < value <= maximum:
-                continue
-            if value is _MISSING:
-                row_errors.append(RowError(index, name, "column is missing"))
-                continue
-            problem = describe_value_problem(name, value)
-            if problem:
-                row_errors.append(RowError(index, name, problem))
-        if row_errors:
-            errors.extend(row_errors)
+        values = [record.get(name, MISSING) for name in FEATURE_NAMES]
+        problems = row_problems(values)
+        if problems:
+            errors.extend(RowError(index, column, problem) for column, problem in problems)
         else:
-            valid.append({name: float(record[name]) for name in FEATURE_NAMES})  # type: ignore[arg-type]
+            valid.append(dict(zip(FEATURE_NAMES, map(float, values), strict=True)))  # type: ignore[arg-type]
     return valid, errors
 
 

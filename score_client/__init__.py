@@ -10,6 +10,10 @@ online endpoints (``/score``) with the same calls::
                                         "petal_length": 1.4, "petal_width": 0.2}])
         prediction.species, prediction.probabilities
 
+        # A CSV of any size: scored in blocks while it is read; bad rows reported by row.
+        with open("flowers.csv", newline="") as source:
+            table = score_csv(client, source)
+
 Installs with httpx only: no MLflow, scikit-learn, pandas, Gradio or Azure SDK.
 """
 
@@ -34,7 +38,16 @@ from score_client._exceptions import (
     RateLimitError,
     RequestTooLargeError,
     ScoringError,
+    TableError,
     UnexpectedResponseError,
+)
+from score_client._tables import (
+    CsvWriter,
+    ScoredTable,
+    score_csv,
+    score_records,
+    to_csv_text,
+    write_csv,
 )
 from score_client._types import Health, IrisFeatures, Prediction
 
@@ -45,6 +58,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientSettings",
+    "CsvWriter",
     "Health",
     "InternalServerError",
     "InvalidInputError",
@@ -55,10 +69,16 @@ __all__ = [
     "Prediction",
     "RateLimitError",
     "RequestTooLargeError",
+    "ScoredTable",
     "ScoringClient",
     "ScoringError",
+    "TableError",
     "UnexpectedResponseError",
     "describe_error",
     "resolve_settings",
+    "score_csv",
+    "score_records",
+    "to_csv_text",
     "validate_rows",
+    "write_csv",
 ]

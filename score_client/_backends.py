@@ -7,7 +7,7 @@ prediction rows out.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -16,6 +16,8 @@ from iris_ml.contract import FEATURE_NAMES, PROBABILITIES_KEY, SPECIES, SPECIES_
 
 BackendName = Literal["mlflow", "azureml"]
 AZURE_HOST_SUFFIX = ".inference.ml.azure.com"
+_SPECIES_SET = frozenset(SPECIES)
+_NUMBER_TYPES = (float, int)  # JSON numbers; bool and numeric strings are not probabilities
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,9 @@ class Backend:
     #: key holding the split-oriented table: MLflow's ``dataframe_split``, Azure's ``input_data``
     payload_key: str
 
-    def encode(self, rows: Sequence[Mapping[str, float]]) -> bytes:
-        table: dict[str, Any] = {
-            "columns": list(FEATURE_NAMES),
-            "data": [[row[name] for name in FEATURE_NAMES] for row in rows],
-        }
+    def encode(self, rows: Sequence[Sequence[float]]) -> bytes:
+        """The request body for validated rows, each a list of values in ``FEATURE_NAMES`` order."""
+        table: dict[str, Any] = {"columns": list(FEATURE_NAMES), "data": rows}
         if self.name == "azureml":
             table["index"] = list(range(len(rows)))
         # allow_nan=False: a NaN that slipped past validation must never be sent as NaN.
@@ -83,10 +83,14 @@ def decode_predictions(body: Any, expected_rows: int) -> list[dict[str, Any]]:
     if len(rows) != expected_rows:
         raise ValueError(f"sent {expected_rows} row(s), received {len(rows)} prediction(s)")
     for row in rows:
-        if not isinstance(row, dict) or row.get(SPECIES_KEY) not in SPECIES:
+        if type(row) is not dict or row.get(SPECIES_KEY) not in _SPECIES_SET:
             raise ValueError(f"a prediction lacks a known species: {str(row)[:80]}")
         probabilities = row.get(PROBABILITIES_KEY)
-        if not isinstance(probabilities, dict) or set(probabilities) != set(SPECIES):
+        if (
+            type(probabilities) is not dict
+            or probabilities.keys() != _SPECIES_SET
+            or not all(type(p) in _NUMBER_TYPES for p in probabilities.values())
+        ):
             raise ValueError(f"a prediction lacks per-species probabilities: {str(row)[:80]}")
     return rows
 

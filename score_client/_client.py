@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from iris_ml.contract import MAX_ROWS_PER_REQUEST, MODEL_VERSION_KEY, RowError
+from iris_ml.contract import (
+    FEATURE_NAMES,
+    MAX_ROWS_PER_REQUEST,
+    MODEL_VERSION_KEY,
+    PROBABILITIES_KEY,
+    SPECIES_KEY,
+    RowError,
+)
 from iris_ml.contract import validate_records as _validate_records
 from score_client import _retry
 from score_client._backends import (
@@ -43,9 +51,20 @@ DEFAULT_RETRY_BUDGET = 60.0  # seconds across all attempts of one request
 DEFAULT_CHUNK_SIZE = 10_000  # rows per request
 DEFAULT_CONCURRENCY = 2  # requests in flight for chunked inputs
 # A clear-cut setosa: what health() scores to learn that the model answers, and which.
-PROBE_ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+PROBE_VALUES = [5.1, 3.5, 1.4, 0.2]  # in FEATURE_NAMES order
 
 Rows = Any  # a sequence of mappings or IrisFeatures, or a pandas DataFrame
+# Validated rows as value lists in FEATURE_NAMES order, and the (start, end) input rows they cover.
+Block = tuple[Sequence[Sequence[float]], tuple[int, int]]
+
+
+def to_prediction(decoded: Mapping[str, Any]) -> Prediction:
+    """One prediction as decode_predictions() checked it."""
+    return Prediction(
+        species=decoded[SPECIES_KEY],
+        probabilities={k: float(v) for k, v in decoded[PROBABILITIES_KEY].items()},
+        model_version=str(decoded[MODEL_VERSION_KEY]) if decoded.get(MODEL_VERSION_KEY) else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -216,47 +235,52 @@ class ScoringClient:
         self, rows: Sequence[dict[str, float]], on_progress: Callable[[int, int], None] | None
     ) -> list[Prediction]:
         size = self.settings.chunk_size
-        spans = [(start, min(start + size, len(rows))) for start in range(0, len(rows), size)]
-        done = 0
-
-        def run(span: tuple[int, int]) -> list[Prediction]:
-            return self._post_chunk(rows[span[0] : span[1]], span)
-
+        blocks = (
+            ([[row[name] for name in FEATURE_NAMES] for row in rows[start : start + size]],
+             (start, min(start + size, len(rows))))
+            for start in range(0, len(rows), size)
+        )  # fmt: skip
         results: list[Prediction] = []
-        if len(spans) == 1 or self.settings.concurrency == 1:
-            chunks: Iterable[list[Prediction]] = map(run, spans)
-            for chunk in chunks:
-                results.extend(chunk)
-                done += len(chunk)
-                if on_progress:
-                    on_progress(done, len(rows))
-            return results
-        # map() yields in submission order, so the output keeps the input order.
-        with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
-            for chunk in pool.map(run, spans):
-                results.extend(chunk)
-                done += len(chunk)
-                if on_progress:
-                    on_progress(done, len(rows))
+        for decoded in self._score_blocks(blocks):
+            results.extend(map(to_prediction, decoded))
+            if on_progress:
+                on_progress(len(results), len(rows))
         return results
 
-    def _post_chunk(
-        self, rows: Sequence[dict[str, float]], span: tuple[int, int]
-    ) -> list[Prediction]:
-        body = self.settings.backend.encode(rows)
-        response = self._send(body, span)
+    def _score_blocks(self, blocks: Iterable[Block]) -> Iterator[list[dict[str, Any]]]:
+        """Score blocks of validated rows; the decoded predictions of each block, in block order.
+
+        Up to ``concurrency`` requests are in flight and one more is queued. Blocks are
+        pulled from ``blocks`` only as room frees up, so a caller that produces them while
+        reading its input overlaps the reading with the scoring, and memory stays bounded.
+        """
+        limit = self.settings.concurrency
+        if limit == 1:
+            for values, span in blocks:
+                yield self._post_values(values, span)
+            return
+        pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="score-client")
+        pending: deque[Future[list[dict[str, Any]]]] = deque()
         try:
-            decoded = decode_predictions(response.json(), len(rows))
+            for values, span in blocks:
+                pending.append(pool.submit(self._post_values, values, span))
+                if len(pending) > limit:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            # A failed block ends the run: queued blocks are dropped, not sent.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _post_values(
+        self, values: Sequence[Sequence[float]], span: tuple[int, int]
+    ) -> list[dict[str, Any]]:
+        """POST one block of validated rows; its predictions, checked against the contract."""
+        response = self._send(self.settings.backend.encode(values), span)
+        try:
+            return decode_predictions(response.json(), len(values))
         except ValueError as exc:
             raise UnexpectedResponseError(f"rows {span[0]}-{span[1] - 1}: {exc}") from None
-        return [
-            Prediction(
-                species=r["species"],
-                probabilities={k: float(v) for k, v in r["probabilities"].items()},
-                model_version=str(r[MODEL_VERSION_KEY]) if r.get(MODEL_VERSION_KEY) else None,
-            )
-            for r in decoded
-        ]
 
     def _send(self, body: bytes, span: tuple[int, int]) -> httpx.Response:
         """POST with the retry policy; translate every transport failure."""
@@ -296,7 +320,7 @@ class ScoringClient:
         """Score one known flower: is the endpoint up, and which model version answers?"""
         started = time.perf_counter()
         try:
-            prediction = self._post_chunk([PROBE_ROW], (0, 1))[0]
+            prediction = to_prediction(self._post_values([PROBE_VALUES], (0, 1))[0])
         except ScoringError as exc:
             return Health(False, self.url, self.settings.backend.name, error=str(exc))
         latency = (time.perf_counter() - started) * 1000

@@ -1,7 +1,8 @@
 """One exception tree for score_client; nothing from httpx leaks out untranslated.
 
 ScoringError
-├── InvalidInputError            rows broke the feature contract; nothing was sent
+├── InvalidInputError            rows broke the feature contract (predict() sends nothing)
+├── TableError                   a CSV that is no usable table (no header, too large, unreadable)
 ├── APIConnectionError           the endpoint could not be reached
 │   └── APITimeoutError
 ├── UnexpectedResponseError      a 2xx whose body is not the contract's shape
@@ -36,6 +37,7 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "ScoringError",
+    "TableError",
     "UnexpectedResponseError",
 ]
 
@@ -45,11 +47,15 @@ class ScoringError(Exception):
 
 
 class InvalidInputError(ScoringError):
-    """Rows that break the feature contract; raised before anything is sent."""
+    """Rows that break the feature contract; ``predict()`` raises it before sending anything."""
 
     def __init__(self, errors: Sequence[RowError]) -> None:
         self.errors = list(errors)
         super().__init__(f"invalid input: {format_row_errors(self.errors)}")
+
+
+class TableError(ScoringError, ValueError):
+    """The file is not a usable CSV table (no header, unreadable, too large)."""
 
 
 class APIConnectionError(ScoringError):

@@ -1,145 +1,274 @@
-"""Tables of flowers: read a CSV, score its valid rows, write the result safely.
+"""Tables of flowers: read a CSV or records, score the valid rows, write the result safely.
 
-Shared by the CLI and the UI, so both treat bad rows and formula cells alike.
+Shared by the CLI and the UI, so both treat bad rows and formula cells alike. A CSV
+is scored as it is read: each block of valid rows goes to the endpoint as soon as
+it is complete, while the next block is being read, so reading, network and
+server overlap (``ScoringClient._score_blocks`` bounds what is in flight).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from iris_ml.contract import FEATURE_NAMES, SPECIES, RowError
-from score_client._types import Prediction
+from iris_ml.contract import (
+    FEATURE_NAMES,
+    MISSING,
+    MODEL_VERSION_KEY,
+    PROBABILITIES_KEY,
+    SPECIES,
+    SPECIES_KEY,
+    RowError,
+    is_valid_row,
+    row_problems,
+)
+from score_client._exceptions import TableError
 
 if TYPE_CHECKING:
-    from score_client._client import ScoringClient
+    from score_client._client import Block, ScoringClient
 
 RESULT_COLUMNS = ("species", *(f"proba_{s}" for s in SPECIES), "model_version", "error")
+_EMPTY_RESULT = ("",) * len(RESULT_COLUMNS)
 # Characters that make a spreadsheet treat a cell as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-class TableError(ValueError):
-    """The file is not a usable CSV table (no header, unreadable, too large)."""
+# on_progress(rows scored so far, rows in the input or None while a CSV is still being read)
+Progress = Callable[[int, "int | None"], None]
+# on_rows(output columns, the next rows in input order that are final): lets a caller write
+# results while later rows are still being scored.
+RowSink = Callable[[list[str], list[list[object]]], None]
 
 
 @dataclass
 class ScoredTable:
-    """Input columns plus the result columns, one row per input row, in input order."""
+    """The input columns plus RESULT_COLUMNS; one row of cells per input row, in input order.
+
+    Text cells are stored neutralised (see ``neutralize``), so the table can be
+    written as it is: text cells are few, and checking them as they come in is
+    cheaper than checking every cell on the way out.
+    """
 
     columns: list[str]
-    rows: list[dict[str, object]]
-    errors: list[RowError] = field(default_factory=list)
+    cells: list[list[object]]
+    errors: list[RowError]
+    scored: int
 
     @property
-    def scored(self) -> int:
-        return len(self.rows) - len({e.row for e in self.errors})
+    def rows(self) -> list[dict[str, object]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.cells]
+
+    def value(self, row: int, column: str) -> object:
+        return self.cells[row][self.columns.index(column)]
 
 
-def parse_cell(text: str | None) -> object:
+def parse_cell(text: str) -> object:
     """A CSV cell as a number when it is one; empty is missing; anything else stays text."""
-    if text is None:
-        return None
-    stripped = text.strip()
-    if stripped == "":
-        return None
     try:
-        return float(stripped)
+        return float(text)  # float() ignores surrounding whitespace itself
     except ValueError:
-        return text
+        return None if text.strip() == "" else neutralize(text)
 
 
-def read_csv(
-    stream: TextIO, max_rows: int | None = None
-) -> tuple[list[str], list[dict[str, object]]]:
-    """Read a header + rows CSV (columns in any order); numbers are parsed, the rest kept."""
-    reader = csv.DictReader(stream)
+def parse_row(raw: list[str], width: int) -> list[object]:
+    """A CSV record as ``width`` cells, cut or padded with missing cells."""
+    if len(raw) == width:
+        try:
+            return list(map(float, raw))  # the common case, at C speed
+        except ValueError:
+            pass
+    cells = [parse_cell(text) for text in raw[:width]]
+    cells.extend([None] * (width - len(cells)))
+    return cells
+
+
+def score_csv(
+    client: ScoringClient,
+    stream: TextIO,
+    *,
+    max_rows: int | None = None,
+    stop_at_first_error: bool = False,
+    on_progress: Progress | None = None,
+    on_rows: RowSink | None = None,
+) -> ScoredTable:
+    """Score a header + rows CSV (columns in any order; extra columns are carried through).
+
+    Bad rows are reported in the ``error`` column and in ``errors``. With
+    ``stop_at_first_error`` no block is sent after the first bad row (the rest is
+    still read, to report every problem).
+    """
+    reader = csv.reader(stream)
     try:
-        columns = list(reader.fieldnames or [])
+        header = next(reader, None)
     except csv.Error as exc:
         raise TableError(f"not a readable CSV: {exc}") from None
-    if not columns:
+    if not header or not any(name.strip() for name in header):
         raise TableError(
             "the CSV is empty: expected a header row naming " + ", ".join(FEATURE_NAMES)
         )
-    missing = [name for name in FEATURE_NAMES if name not in columns]
+    missing = [name for name in FEATURE_NAMES if name not in header]
     if missing:
-        raise TableError(f"the header lacks column(s) {missing}; it has {columns}")
-    records: list[dict[str, object]] = []
-    try:
-        for record in reader:
-            if max_rows is not None and len(records) >= max_rows:
-                raise TableError(f"more than {max_rows} rows; split the file")
-            records.append({k: parse_cell(v) for k, v in record.items() if k is not None})
-    except csv.Error as exc:
-        raise TableError(f"CSV line {reader.line_num}: {exc}") from None
-    return columns, records
+        raise TableError(f"the header lacks column(s) {missing}; it has {header}")
+    # The last of duplicated names wins, as with csv.DictReader.
+    positions = [len(header) - 1 - header[::-1].index(name) for name in FEATURE_NAMES]
+    width = len(header)
+    in_order = positions == list(range(width))
+
+    def rows() -> Iterator[tuple[list[object], list[object]]]:
+        count = 0
+        try:
+            for raw in reader:
+                if not raw:
+                    continue  # a blank line, as csv.DictReader skips it
+                count += 1
+                if max_rows is not None and count > max_rows:
+                    raise TableError(f"more than {max_rows} rows; split the file")
+                cells = parse_row(raw, width)
+                yield cells, cells[:width] if in_order else [cells[i] for i in positions]
+        except csv.Error as exc:
+            raise TableError(f"CSV line {reader.line_num}: {exc}") from None
+
+    return _score_rows(client, header, rows(), stop_at_first_error, on_progress, on_rows)
 
 
-def merge_results(
-    columns: Sequence[str],
-    records: Sequence[dict[str, object]],
-    predictions: dict[int, Prediction],
-    errors: Sequence[RowError],
-) -> ScoredTable:
-    """Input rows with their prediction or their error, in input order."""
-    messages: dict[int, list[str]] = {}
-    for error in errors:
-        text = f"{error.column}: {error.problem}" if error.column else error.problem
-        messages.setdefault(error.row, []).append(text)
-    rows = []
-    for index, record in enumerate(records):
-        row: dict[str, object] = {c: record.get(c) for c in columns}
-        if index in predictions:
-            row.update(predictions[index].flat())
-            row["error"] = ""
-        else:
-            row.update(dict.fromkeys(RESULT_COLUMNS, ""))
-            row["error"] = "; ".join(messages.get(index, ["not scored"]))
-        rows.append(row)
-    out_columns = [c for c in columns if c not in RESULT_COLUMNS] + list(RESULT_COLUMNS)
-    return ScoredTable(out_columns, rows, list(errors))
-
-
-def score_table(
+def score_records(
     client: ScoringClient,
     columns: Sequence[str],
-    records: Sequence[dict[str, object]],
-    on_progress: Callable[[int, int], None] | None = None,
+    records: Sequence[object],
+    *,
+    stop_at_first_error: bool = False,
+    on_progress: Progress | None = None,
+    on_rows: RowSink | None = None,
 ) -> ScoredTable:
-    """Validate every row once, score the valid ones, report the rest by row."""
-    from score_client._client import validate_rows
+    """Score row objects (from JSON or flags); ``columns`` are the ones carried to the output."""
 
-    predictions: dict[int, Prediction] = {}
-    valid_rows, errors = validate_rows(records)
-    bad = {e.row for e in errors}
-    good_indices = [i for i in range(len(records)) if i not in bad]
-    if valid_rows:
-        scored = client._predict_valid(valid_rows, on_progress)  # validated just above
-        predictions = dict(zip(good_indices, scored, strict=True))
-    return merge_results(columns, records, predictions, errors)
+    def rows() -> Iterator[tuple[list[object], list[object] | str]]:
+        for record in records:
+            if not isinstance(record, Mapping):
+                yield [None] * len(columns), f"expected an object, got {str(record)[:40]}"
+                continue
+            yield (
+                [neutralize(record.get(c)) for c in columns],
+                [record.get(name, MISSING) for name in FEATURE_NAMES],
+            )
+
+    return _score_rows(client, list(columns), rows(), stop_at_first_error, on_progress, on_rows)
+
+
+def _score_rows(
+    client: ScoringClient,
+    columns: list[str],
+    rows: Iterable[tuple[list[object], list[object] | str]],
+    stop_at_first_error: bool,
+    on_progress: Progress | None,
+    on_rows: RowSink | None,
+) -> ScoredTable:
+    """Validate each row as it comes, send full blocks, fill in results as they return."""
+    kept = [i for i, c in enumerate(columns) if c not in RESULT_COLUMNS]
+    out_columns = [columns[i] for i in kept] + list(RESULT_COLUMNS)
+    carry_all = len(kept) == len(columns)
+    cells: list[list[object]] = []
+    errors: list[RowError] = []
+    in_flight: deque[list[int]] = deque()  # input row indices of each block sent, in order
+    chunk_size = client.settings.chunk_size
+
+    def blocks() -> Iterator[Block]:
+        block: list[list[float]] = []
+        indices: list[int] = []
+        for index, (row_cells, values) in enumerate(rows):
+            row = row_cells if carry_all else [row_cells[i] for i in kept]
+            row.extend(_EMPTY_RESULT)
+            cells.append(row)
+            if isinstance(values, str):
+                problems = [(None, values)]
+            elif is_valid_row(values):
+                problems = []
+            else:
+                problems = row_problems(values)
+                if not problems:
+                    values = [float(v) for v in values]  # type: ignore[arg-type]  # valid ints
+            if problems:
+                errors.extend(RowError(index, column, problem) for column, problem in problems)
+                row[-1] = neutralize("; ".join(f"{c}: {p}" if c else p for c, p in problems))
+                continue
+            if stop_at_first_error and errors:
+                continue
+            block.append(values)  # type: ignore[arg-type]
+            indices.append(index)
+            if len(block) == chunk_size:
+                in_flight.append(indices)
+                yield block, (indices[0], indices[-1] + 1)
+                block, indices = [], []
+        if block and not (stop_at_first_error and errors):
+            in_flight.append(indices)
+            yield block, (indices[0], indices[-1] + 1)
+
+    final = 0  # rows before this index are complete (and were handed to on_rows)
+
+    def hand_over(upto: int) -> None:
+        nonlocal final
+        if on_rows and upto > final:
+            on_rows(out_columns, cells[final:upto])
+        final = max(final, upto)
+
+    scored = 0
+    result_start = len(out_columns) - len(RESULT_COLUMNS)
+    for predictions in client._score_blocks(blocks()):
+        indices = in_flight.popleft()
+        for index, prediction in zip(indices, predictions, strict=True):
+            probabilities = prediction[PROBABILITIES_KEY]
+            cells[index][result_start:] = [
+                prediction[SPECIES_KEY],  # one of SPECIES: decode_predictions checked
+                *[probabilities[s] for s in SPECIES],
+                neutralize(str(prediction.get(MODEL_VERSION_KEY) or "")),
+                "",
+            ]
+        scored += len(indices)
+        hand_over(indices[-1] + 1)
+        if on_progress:
+            on_progress(scored, None)
+    hand_over(len(cells))
+    if on_progress:
+        on_progress(scored, len(cells))
+    return ScoredTable(out_columns, cells, errors, scored)
 
 
 def neutralize(value: object) -> object:
     """Make a text cell inert in spreadsheets; numbers pass unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if type(value) is str and value.startswith(_FORMULA_START):
         return "'" + value
     return value
 
 
-def write_csv(stream: TextIO, columns: Sequence[str], rows: Iterable[dict[str, object]]) -> None:
-    writer = csv.DictWriter(
-        stream, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
-    )
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else neutralize(v) for k, v in row.items()})
+class CsvWriter:
+    """Writes a scored table's rows as CSV, in one go or as they become final (a RowSink).
+
+    Cells were neutralised on the way in; ``with_errors=False`` leaves out the
+    ``error`` column (the last one), for callers that refuse tables with errors.
+    """
+
+    def __init__(self, stream: TextIO, *, with_errors: bool = True) -> None:
+        self._writer = csv.writer(stream, lineterminator="\n")
+        self._with_errors = with_errors
+        self._started = False
+
+    def __call__(self, columns: list[str], rows: list[list[object]]) -> None:
+        if not self._started:
+            self._writer.writerow([neutralize(c) for c in self._cut(columns)])
+            self._started = True
+        self._writer.writerows(rows if self._with_errors else [row[:-1] for row in rows])
+
+    def _cut(self, row: list[str]) -> list[str]:
+        return row if self._with_errors else row[:-1]
+
+
+def write_csv(stream: TextIO, table: ScoredTable, *, with_errors: bool = True) -> None:
+    CsvWriter(stream, with_errors=with_errors)(table.columns, table.cells)
 
 
 def to_csv_text(table: ScoredTable) -> str:
     buffer = io.StringIO()
-    write_csv(buffer, table.columns, table.rows)
+    write_csv(buffer, table)
     return buffer.getvalue()

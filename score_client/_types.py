@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from iris_ml.contract import SPECIES
-
 
 @dataclass(frozen=True)
 class IrisFeatures:
@@ -31,13 +29,6 @@ class Prediction:
     @property
     def confidence(self) -> float:
         return self.probabilities[self.species]
-
-    def flat(self) -> dict[str, object]:
-        """One flat record (for CSV and tables): species, proba_<species>..., model_version."""
-        row: dict[str, object] = {"species": self.species}
-        row.update({f"proba_{s}": self.probabilities[s] for s in SPECIES})
-        row["model_version"] = self.model_version or ""
-        return row
 
 
 @dataclass(frozen=True)

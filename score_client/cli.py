@@ -8,9 +8,14 @@ out; 6 the server failed (5xx) or answered something unexpected.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
+import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from iris_ml.contract import FEATURE_NAMES, FEATURES
@@ -20,8 +25,16 @@ from score_client._exceptions import (
     APIStatusError,
     InvalidInputError,
     ScoringError,
+    TableError,
 )
-from score_client._tables import TableError, read_csv, score_table, write_csv
+from score_client._tables import (
+    CsvWriter,
+    RowSink,
+    ScoredTable,
+    score_csv,
+    score_records,
+    write_csv,
+)
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_SERVER = 0, 2, 3, 4, 5, 6
 
@@ -84,23 +97,39 @@ def _open_in(path: str) -> TextIO:
     return sys.stdin if path == "-" else open(path, newline="", encoding="utf-8")
 
 
-def _load_rows(args: argparse.Namespace) -> tuple[list[str], list[dict[str, object]]]:
+def _score_input(
+    client: ScoringClient, args: argparse.Namespace, on_rows: RowSink | None
+) -> ScoredTable:
     flags = {name: getattr(args, name) for name in FEATURE_NAMES}
     sources = [bool(args.json), bool(args.csv), any(v is not None for v in flags.values())]
     if sum(sources) != 1:
         raise TableError("give exactly one input: the four measurement flags, --json or --csv")
+    progress = _Progress(sys.stderr)
     if args.csv:
         with _open_in(args.csv) as stream:
-            return read_csv(stream)
+            return score_csv(
+                client,
+                stream,
+                stop_at_first_error=not args.skip_invalid,
+                on_progress=progress,
+                on_rows=on_rows,
+            )
+    records: list[object] = [flags]
     if args.json:
         with _open_in(args.json) as stream:
             try:
                 data = json.load(stream)
             except ValueError as exc:
                 raise TableError(f"not valid JSON: {exc}") from None
-        rows = data if isinstance(data, list) else [data]
-        return list(FEATURE_NAMES), rows
-    return list(FEATURE_NAMES), [flags]
+        records = data if isinstance(data, list) else [data]
+    return score_records(
+        client,
+        FEATURE_NAMES,
+        records,
+        stop_at_first_error=not args.skip_invalid,
+        on_progress=progress,
+        on_rows=on_rows,
+    )
 
 
 class _Progress:
@@ -110,35 +139,47 @@ class _Progress:
         self._stream = stream
         self._enabled = stream.isatty()
 
-    def __call__(self, done: int, total: int) -> None:
-        if not self._enabled or total <= 0:
+    def __call__(self, done: int, total: int | None) -> None:
+        # A CSV is scored while it is read, so its total is known only at the end.
+        if not self._enabled:
             return
-        width = 30
-        filled = int(width * done / total)
-        self._stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} rows")
-        if done >= total:
+        self._stream.write(f"\r{done:,} rows scored")
+        if total is not None:
             self._stream.write("\n")
         self._stream.flush()
 
 
-def _write_table(
-    out: TextIO, columns: Sequence[str], rows: Sequence[dict[str, object]], fmt: str
-) -> None:
+def _write_table(out: TextIO, table: ScoredTable, with_errors: bool, fmt: str) -> None:
     if fmt == "csv":
-        write_csv(out, columns, rows)
-    elif fmt == "json":
-        json.dump([{c: r.get(c) for c in columns} for r in rows], out, indent=2)
+        write_csv(out, table, with_errors=with_errors)
+        return
+    columns = table.columns if with_errors else table.columns[:-1]  # "error" is last
+    rows = [{c: r.get(c) for c in columns} for r in table.rows]
+    if fmt == "json":
+        json.dump(rows, out, indent=2)
         out.write("\n")
-    else:
-        cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
-        widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-        out.write(
-            "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n"
-        )
-        for row in cells:
-            out.write(
-                "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n"
-            )
+        return
+    cells = [[_fmt(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    for row in [list(columns), *cells]:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+@contextlib.contextmanager
+def _output(path: str) -> Iterator[TextIO]:
+    """stdout, or a file that appears only complete: written beside it, then renamed."""
+    if path == "-":
+        yield sys.stdout
+        return
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
+            yield out
+        os.replace(temporary, target)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def _fmt(value: object) -> str:
@@ -148,23 +189,23 @@ def _fmt(value: object) -> str:
 
 
 def _predict(client: ScoringClient, args: argparse.Namespace) -> int:
-    columns, records = _load_rows(args)
+    # A one-shot process building one large acyclic table: the cyclic collector would only
+    # walk it again and again (a quarter of the CPU time on 100,000 rows). Exit frees all.
+    gc.disable()
     fmt = args.format or ("csv" if args.csv else "table")
-    table = score_table(client, columns, records, on_progress=_Progress(sys.stderr))
-    if table.errors and not args.skip_invalid:
-        raise InvalidInputError(table.errors)
-    out = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")  # noqa: SIM115
-    try:
-        result_columns = (
-            table.columns if args.skip_invalid else [c for c in table.columns if c != "error"]
-        )
-        _write_table(out, result_columns, table.rows, fmt)
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    with _output(args.out) as out:
+        # CSV rows are written as they are scored, unless a refused input could leave
+        # half a table on stdout (a file appears only once complete).
+        streamed = fmt == "csv" and (args.skip_invalid or out is not sys.stdout)
+        sink = CsvWriter(out, with_errors=args.skip_invalid) if streamed else None
+        table = _score_input(client, args, sink)
+        if table.errors and not args.skip_invalid:
+            raise InvalidInputError(table.errors)
+        if not streamed:
+            _write_table(out, table, args.skip_invalid, fmt)
     if table.errors:
         print(
-            f"{len(table.errors)} problem(s) in {len(table.rows) - table.scored} row(s); see the 'error' column",
+            f"{len(table.errors)} problem(s) in {len(table.cells) - table.scored} row(s); see the 'error' column",
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT

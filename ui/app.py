@@ -16,8 +16,15 @@ from typing import Any
 import gradio as gr
 
 from iris_ml.contract import FEATURE_NAMES, FEATURES, MAX_ROWS_PER_REQUEST, SPECIES
-from score_client import ScoringClient, ScoringError, describe_error
-from score_client._tables import ScoredTable, TableError, read_csv, score_table, to_csv_text
+from score_client import (
+    ScoredTable,
+    ScoringClient,
+    ScoringError,
+    TableError,
+    describe_error,
+    score_csv,
+    to_csv_text,
+)
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_UPLOAD_ROWS = MAX_ROWS_PER_REQUEST
@@ -62,19 +69,17 @@ def score_file(
         )
     try:
         with open(path, newline="", encoding="utf-8") as stream:
-            columns, records = read_csv(stream, max_rows=MAX_UPLOAD_ROWS)
+            table = score_csv(client, stream, max_rows=MAX_UPLOAD_ROWS)
     except UnicodeDecodeError:
         raise gr.Error(
             "The file is not UTF-8 text. Save it as CSV (UTF-8) and try again."
         ) from None
     except TableError as exc:
         raise gr.Error(f"Cannot read the CSV: {exc}") from None
-    if not records:
-        raise gr.Error("The CSV has a header but no rows.")
-    try:
-        table = score_table(client, columns, records)
     except ScoringError as exc:
         raise gr.Error(describe_error(exc)) from None
+    if not table.cells:
+        raise gr.Error("The CSV has a header but no rows.")
     out_dir.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix="iris-scored-", suffix=".csv", dir=out_dir)
     with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
@@ -84,10 +89,10 @@ def score_file(
 
 def summarize(table: ScoredTable) -> str:
     bad_rows = sorted({e.row for e in table.errors})
-    text = f"Scored {table.scored} of {len(table.rows)} row(s)."
+    text = f"Scored {table.scored} of {len(table.cells)} row(s)."
     if bad_rows:
         # CSV line numbers: the header is line 1, so data row i is line i + 2.
-        shown = [f"line {r + 2}: {table.rows[r]['error']}" for r in bad_rows[:10]]
+        shown = [f"line {r + 2}: {table.value(r, 'error')}" for r in bad_rows[:10]]
         more = f"\n- ... and {len(bad_rows) - 10} more" if len(bad_rows) > 10 else ""
         text += f" {len(bad_rows)} row(s) not scored:\n- " + "\n- ".join(shown) + more
     return text
@@ -119,7 +124,7 @@ def build_app(client: ScoringClient, out_dir: Path | None = None) -> gr.Blocks:
     def on_upload(path: str | None) -> tuple[Any, str | None, str]:
         table, written, summary = score_file(client, path, out_dir)
         # The page shows 4 decimals; the downloaded CSV keeps full precision.
-        frame = [[_display(row.get(c)) for c in table.columns] for row in table.rows]
+        frame = [[_display(value) for value in row] for row in table.cells]
         return gr.update(value=frame, headers=table.columns), str(written), summary
 
     def on_status() -> str:

@@ -132,9 +132,7 @@ def test_score_client_works_against_azmlinfsrv(azure_server):
         ) == 6000
         assert client.health().model_version == "1"
         with pytest.raises(BadRequestError):
-            client._post_chunk(
-                [{**dict(zip(FEATURE_NAMES, ROWS[0], strict=True)), "petal_width": -1.0}], (0, 1)
-            )
+            client._post_values([[*ROWS[0][:3], -1.0]], (0, 1))
 
 
 def test_ui_handlers_work_against_azmlinfsrv(azure_server, tmp_path):
