@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 __all__ = [
     "FEATURES",
@@ -24,6 +25,7 @@ __all__ = [
     "UNIT",
     "Feature",
     "RowError",
+    "are_valid_rows",
     "describe_value_problem",
     "format_row_errors",
     "is_valid_row",
@@ -116,6 +118,26 @@ def is_valid_row(values: Sequence[object]) -> bool:
     return all(
         type(value) is float and 0 < value <= maximum  # type: ignore[operator]
         for value, maximum in zip(values, _MAXIMUM_VALUES, strict=True)
+    )
+
+
+def are_valid_rows(rows: Sequence[Sequence[object]]) -> bool:
+    """The quick yes for a batch: every row is four floats within range.
+
+    The same rule as ``is_valid_row``, checked column by column with C-level
+    ``map``/``min``/``max``: several times faster on thousands of rows. False means
+    "look row by row".
+    """
+    if not rows:
+        return True
+    if set(map(len, rows)) != {len(FEATURES)}:
+        return False
+    flat = list(chain.from_iterable(rows))
+    if set(map(type, flat)) != {float} or any(map(math.isnan, flat)):  # type: ignore[arg-type]
+        return False
+    return all(
+        min(column) > 0 and max(column) <= maximum  # type: ignore[operator]
+        for column, maximum in zip(zip(*rows, strict=True), _MAXIMUM_VALUES, strict=True)
     )
 
 

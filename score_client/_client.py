@@ -25,6 +25,7 @@ from score_client import _retry
 from score_client._backends import (
     BACKENDS,
     Backend,
+    decode_json,
     decode_predictions,
     detect_backend,
     error_message,
@@ -278,7 +279,7 @@ class ScoringClient:
         """POST one block of validated rows; its predictions, checked against the contract."""
         response = self._send(self.settings.backend.encode(values), span)
         try:
-            return decode_predictions(response.json(), len(values))
+            return decode_predictions(decode_json(response.content), len(values))
         except ValueError as exc:
             raise UnexpectedResponseError(f"rows {span[0]}-{span[1] - 1}: {exc}") from None
 

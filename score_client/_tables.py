@@ -13,6 +13,7 @@ import io
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, TextIO
 
 from iris_ml.contract import (
@@ -23,6 +24,7 @@ from iris_ml.contract import (
     SPECIES,
     SPECIES_KEY,
     RowError,
+    are_valid_rows,
     is_valid_row,
     row_problems,
 )
@@ -46,9 +48,10 @@ RowSink = Callable[[list[str], list[list[object]]], None]
 class ScoredTable:
     """The input columns plus RESULT_COLUMNS; one row of cells per input row, in input order.
 
-    Text cells are stored neutralised (see ``neutralize``), so the table can be
-    written as it is: text cells are few, and checking them as they come in is
-    cheaper than checking every cell on the way out.
+    ``cells`` hold what a CSV of the table says: text cells neutralised (see
+    ``neutralize``) as they come in, which is cheaper than checking every cell on
+    the way out, and probabilities as the server wrote them. ``rows`` gives the
+    rows as records, with probabilities as floats.
     """
 
     columns: list[str]
@@ -58,7 +61,14 @@ class ScoredTable:
 
     @property
     def rows(self) -> list[dict[str, object]]:
-        return [dict(zip(self.columns, row, strict=True)) for row in self.cells]
+        start = len(self.columns) - len(RESULT_COLUMNS) + 1  # after "species"
+        records = []
+        for cells in self.cells:
+            row = list(cells)
+            if row[start] != "":  # scored
+                row[start : start + len(SPECIES)] = map(float, row[start : start + len(SPECIES)])  # type: ignore[arg-type]
+            records.append(dict(zip(self.columns, row, strict=True)))
+        return records
 
     def value(self, row: int, column: str) -> object:
         return self.cells[row][self.columns.index(column)]
@@ -175,35 +185,29 @@ def _score_rows(
     chunk_size = client.settings.chunk_size
 
     def blocks() -> Iterator[Block]:
-        block: list[list[float]] = []
-        indices: list[int] = []
-        for index, (row_cells, values) in enumerate(rows):
-            row = row_cells if carry_all else [row_cells[i] for i in kept]
-            row.extend(_EMPTY_RESULT)
-            cells.append(row)
-            if isinstance(values, str):
-                problems = [(None, values)]
-            elif is_valid_row(values):
-                problems = []
+        source = iter(rows)
+        start = 0
+        while batch := list(islice(source, chunk_size)):
+            indices = range(start, start + len(batch))
+            start += len(batch)
+            cells.extend(row if carry_all else [row[i] for i in kept] for row, _ in batch)
+            values = [v for _, v in batch]
+            if are_valid_rows(values):  # the usual case, checked for the whole batch at once
+                block, sent = values, list(indices)
             else:
-                problems = row_problems(values)
-                if not problems:
-                    values = [float(v) for v in values]  # type: ignore[arg-type]  # valid ints
-            if problems:
-                errors.extend(RowError(index, column, problem) for column, problem in problems)
-                row[-1] = neutralize("; ".join(f"{c}: {p}" if c else p for c, p in problems))
-                continue
-            if stop_at_first_error and errors:
-                continue
-            block.append(values)  # type: ignore[arg-type]
-            indices.append(index)
-            if len(block) == chunk_size:
-                in_flight.append(indices)
-                yield block, (indices[0], indices[-1] + 1)
-                block, indices = [], []
-        if block and not (stop_at_first_error and errors):
-            in_flight.append(indices)
-            yield block, (indices[0], indices[-1] + 1)
+                block, sent = [], []
+                for index, row_values in zip(indices, values, strict=True):
+                    problems = _problems(row_values)
+                    if problems:
+                        errors.extend(RowError(index, c, p) for c, p in problems)
+                        text = "; ".join(f"{c}: {p}" if c else p for c, p in problems)
+                        cells[index].extend([*_EMPTY_RESULT[:-1], neutralize(text)])
+                    else:
+                        block.append(list(map(float, row_values)))  # type: ignore[arg-type]
+                        sent.append(index)
+            if block and not (stop_at_first_error and errors):
+                in_flight.append(sent)
+                yield block, (sent[0], sent[-1] + 1)  # type: ignore[misc]
 
     final = 0  # rows before this index are complete (and were handed to on_rows)
 
@@ -214,25 +218,42 @@ def _score_rows(
         final = max(final, upto)
 
     scored = 0
-    result_start = len(out_columns) - len(RESULT_COLUMNS)
+    versions: dict[object, object] = {}  # the server's version value -> its safe cell text
     for predictions in client._score_blocks(blocks()):
         indices = in_flight.popleft()
         for index, prediction in zip(indices, predictions, strict=True):
             probabilities = prediction[PROBABILITIES_KEY]
-            cells[index][result_start:] = [
-                prediction[SPECIES_KEY],  # one of SPECIES: decode_predictions checked
-                *[probabilities[s] for s in SPECIES],
-                neutralize(str(prediction.get(MODEL_VERSION_KEY) or "")),
-                "",
-            ]
+            version = prediction.get(MODEL_VERSION_KEY)
+            if version not in versions:
+                versions[version] = neutralize(str(version or ""))
+            cells[index].extend(
+                [
+                    prediction[SPECIES_KEY],  # one of SPECIES: decode_predictions checked
+                    *[probabilities[s] for s in SPECIES],  # as the server wrote them
+                    versions[version],
+                    "",
+                ]
+            )
         scored += len(indices)
         hand_over(indices[-1] + 1)
         if on_progress:
             on_progress(scored, None)
+    for row in cells:  # rows never sent: stopped at the first error
+        if len(row) < len(out_columns):
+            row.extend(_EMPTY_RESULT)
     hand_over(len(cells))
     if on_progress:
         on_progress(scored, len(cells))
     return ScoredTable(out_columns, cells, errors, scored)
+
+
+def _problems(values: list[object] | str) -> list[tuple[str | None, str]]:
+    """What is wrong with one row's values; a string is a problem with the whole row."""
+    if isinstance(values, str):
+        return [(None, values)]
+    if is_valid_row(values):
+        return []
+    return row_problems(values)  # type: ignore[return-value]
 
 
 def neutralize(value: object) -> object:

@@ -124,7 +124,7 @@ def build_app(client: ScoringClient, out_dir: Path | None = None) -> gr.Blocks:
     def on_upload(path: str | None) -> tuple[Any, str | None, str]:
         table, written, summary = score_file(client, path, out_dir)
         # The page shows 4 decimals; the downloaded CSV keeps full precision.
-        frame = [[_display(value) for value in row] for row in table.cells]
+        frame = [[_display(value) for value in row.values()] for row in table.rows]
         return gr.update(value=frame, headers=table.columns), str(written), summary
 
     def on_status() -> str:

@@ -9,8 +9,11 @@ from iris_ml.contract import (
     FEATURES,
     SPECIES,
     RowError,
+    are_valid_rows,
     describe_value_problem,
     format_row_errors,
+    is_valid_row,
+    row_problems,
     validate_records,
 )
 
@@ -101,3 +104,32 @@ def test_validation_never_crashes_and_never_passes_an_invalid_value(rows):
         for name, value in row.items():
             maximum = next(f.maximum for f in FEATURES if f.name == name)
             assert math.isfinite(value) and 0 < value <= maximum
+
+
+VALUES = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, min_value=None, max_value=None),
+    st.floats(0.01, 25.0),
+    st.integers(-5, 30),
+    st.none(),
+    st.booleans(),
+    st.text(max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(VALUES, min_size=3, max_size=5), max_size=8))
+def test_the_batch_check_agrees_with_the_row_checks(rows):
+    """are_valid_rows is only a faster yes: it never passes a batch with a bad row."""
+    by_row = all(len(r) == len(FEATURES) and is_valid_row(r) for r in rows)
+    assert are_valid_rows(rows) == by_row
+    for r in rows:
+        if len(r) == len(FEATURES) and is_valid_row(r):
+            assert row_problems(r) == []
+
+
+def test_the_batch_check_refuses_each_kind_of_bad_value():
+    good = [5.1, 3.5, 1.4, 0.2]
+    assert are_valid_rows([good] * 3)
+    for bad in (math.nan, math.inf, -1.0, 0.0, 20.5, 5, None, True, "5.1"):
+        rows = [good, [good[0], good[1], good[2], bad], good]
+        assert not are_valid_rows(rows), bad
