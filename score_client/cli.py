@@ -167,13 +167,24 @@ def _write_table(out: TextIO, table: ScoredTable, with_errors: bool, fmt: str) -
 
 @contextlib.contextmanager
 def _output(path: str) -> Iterator[TextIO]:
-    """stdout, or a file that appears only complete: written beside it, then renamed."""
+    """stdout, or a file that appears only complete: written beside it, then renamed.
+
+    Anything but a regular file (a FIFO, /dev/stdout) is written in place: renaming
+    onto it would replace the device node, not write to it.
+    """
     if path == "-":
         yield sys.stdout
         return
     target = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    if target.exists() and not target.is_file():
+        with target.open("w", newline="", encoding="utf-8") as out:
+            yield out
+        return
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
         with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
             yield out
         os.replace(temporary, target)

@@ -2,6 +2,8 @@
 
 import io
 import json
+import os
+import stat
 import threading
 
 import httpx
@@ -220,6 +222,9 @@ def test_cli_writes_the_file_only_when_complete(monkeypatch, tmp_path):
     serve_echo(monkeypatch, requests)
     code, out = run_cli(tmp_path, [flower(i) for i in range(7)])
     assert code == 0 and len(out.read_text().splitlines()) == 8
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]  # no temp left
 
 
@@ -248,3 +253,20 @@ def test_cli_skip_invalid_streams_every_row_with_its_error(monkeypatch, tmp_path
     rows = out.read_text().splitlines()
     assert code == 3 and len(rows) == 6 and rows[0].endswith(",error")
     assert rows[3].endswith("petal_width: value is +infinity")
+
+
+def test_cli_writes_into_a_fifo_in_place(monkeypatch, tmp_path):
+    serve_echo(monkeypatch, [])
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text()))
+    reader.start()
+    source = tmp_path / "in.csv"
+    source.write_text("\n".join([HEADER, flower(0), flower(1)]) + "\n")
+    code = main(
+        ["--url", "http://127.0.0.1:9", "predict", "--csv", str(source), "--out", str(pipe)]
+    )
+    reader.join(10)
+    assert code == 0 and len(received[0].splitlines()) == 3
+    assert stat.S_ISFIFO(pipe.stat().st_mode)  # written to, not replaced
