@@ -26,6 +26,7 @@ PORT ?= 5001
 UI_PORT ?= 7860
 WORKERS ?= 0
 TRAIN_ARGS ?=
+SERVE_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SOAK_ARGS ?=
@@ -37,12 +38,13 @@ help: ## list the targets
 
 setup: $(STAMP) ## create .venv and install the pinned dependencies (requirements.lock)
 
+# --compile-bytecode: every process here runs with PYTHONDONTWRITEBYTECODE, so without the
+# bytecode compiled once now, each server, CLI and test start compiles its imports again
+# (MLflow's scoring stack: 6.9 s to import instead of 2.8 s).
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required, found " + sys.version.split()[0])'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
-	# Bytecode now, once: every process here runs with PYTHONDONTWRITEBYTECODE, so without it
-	# each server, CLI and test start would compile its imports again (MLflow's: about 4 s).
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(PY) requirements.lock
 	$(BIN)/uv pip install --quiet --python $(PY) --no-deps -e .
 	@touch $@
@@ -53,8 +55,8 @@ train: setup ## run the MLflow Project: train, evaluate, register, gate, promote
 train-uv: setup ## the MLflow Project in a fresh uv venv built from conda.yaml, held to the lock
 	UV_CONSTRAINT=$(CURDIR)/requirements.lock PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow run . --env-manager uv $(TRAIN_ARGS)
 
-serve: setup ## serve the champion with mlflow models serve (HOST, PORT, WORKERS)
-	$(PY) -m iris_ml.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+serve: setup ## serve the champion with mlflow models serve (HOST, PORT, WORKERS, SERVE_ARGS)
+	$(PY) -m iris_ml.serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(SERVE_ARGS)
 
 ui: setup ## the Gradio page, against SCORING_URI (default: the local server)
 	$(PY) -m ui --host $(HOST) --port $(UI_PORT)
