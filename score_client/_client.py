@@ -236,13 +236,13 @@ class ScoringClient:
         self, rows: Sequence[dict[str, float]], on_progress: Callable[[int, int], None] | None
     ) -> list[Prediction]:
         size = self.settings.chunk_size
-        blocks = (
-            ([[row[name] for name in FEATURE_NAMES] for row in rows[start : start + size]],
-             (start, min(start + size, len(rows))))
-            for start in range(0, len(rows), size)
-        )  # fmt: skip
+
+        def block(start: int) -> Block:
+            end = min(start + size, len(rows))
+            return [[row[name] for name in FEATURE_NAMES] for row in rows[start:end]], (start, end)
+
         results: list[Prediction] = []
-        for decoded in self._score_blocks(blocks):
+        for decoded in self._score_blocks(map(block, range(0, len(rows), size))):
             results.extend(map(to_prediction, decoded))
             if on_progress:
                 on_progress(len(results), len(rows))
