@@ -211,11 +211,11 @@ def _score_rows(
 
     final = 0  # rows before this index are complete (and were handed to on_rows)
 
-    def hand_over(upto: int) -> None:
+    def hand_over(upto: int) -> None:  # upto only grows: blocks return in input order
         nonlocal final
         if on_rows and upto > final:
             on_rows(out_columns, cells[final:upto])
-        final = max(final, upto)
+        final = upto
 
     scored = 0
     versions: dict[object, object] = {}  # the server's version value -> its safe cell text
@@ -238,9 +238,10 @@ def _score_rows(
         hand_over(indices[-1] + 1)
         if on_progress:
             on_progress(scored, None)
-    for row in cells:  # rows never sent: stopped at the first error
-        if len(row) < len(out_columns):
-            row.extend(_EMPTY_RESULT)
+    if stop_at_first_error and errors:  # valid rows after the first error were never sent
+        for row in cells:
+            if len(row) < len(out_columns):
+                row.extend(_EMPTY_RESULT)
     hand_over(len(cells))
     if on_progress:
         on_progress(scored, len(cells))
@@ -276,13 +277,12 @@ class CsvWriter:
         self._started = False
 
     def __call__(self, columns: list[str], rows: list[list[object]]) -> None:
+        if not self._with_errors:
+            columns, rows = columns[:-1], [row[:-1] for row in rows]
         if not self._started:
-            self._writer.writerow([neutralize(c) for c in self._cut(columns)])
+            self._writer.writerow([neutralize(c) for c in columns])
             self._started = True
-        self._writer.writerows(rows if self._with_errors else [row[:-1] for row in rows])
-
-    def _cut(self, row: list[str]) -> list[str]:
-        return row if self._with_errors else row[:-1]
+        self._writer.writerows(rows)
 
 
 def write_csv(stream: TextIO, table: ScoredTable, *, with_errors: bool = True) -> None:
