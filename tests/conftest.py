@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,15 +104,20 @@ def azure_server(trained_store, tmp_path_factory):
     try:
         proc.wait_http(base + "/", timeout=120)
         # The liveness route answers before init() finishes: wait for a real score.
-        for _ in range(120):
-            r = httpx.post(
-                base + "/score",
-                content=AZURE_SAMPLE,
-                headers={"Content-Type": "application/json"},
-                timeout=10,
-            )
-            if r.status_code == 200:
-                break
+        deadline = time.monotonic() + 120
+        while (status := _score_status(base)) != 200:
+            assert time.monotonic() < deadline, f"/score still {status}:\n{proc.output()[-3000:]}"
+            time.sleep(0.5)
         yield base, proc
     finally:
         proc.stop()
+
+
+def _score_status(base: str) -> int:
+    response = httpx.post(
+        base + "/score",
+        content=AZURE_SAMPLE,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    return response.status_code

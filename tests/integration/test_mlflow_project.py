@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -102,15 +103,48 @@ def test_env_manager_uv_builds_the_environment_from_conda_yaml(tmp_path):
     """conda.yaml is complete: a uv venv built from it alone trains and registers.
 
     UV_CONSTRAINT holds every transitive package to the lock, so the env is the
-    tested set; UV_OFFLINE then proves uv takes it all from the cache that
-    `make setup` filled, so the test needs no network.
+    tested set. MLFLOW_ENV_ROOT in tmp_path makes MLflow build the env now instead
+    of reusing one an earlier run left in ~/.mlflow/envs. UV_OFFLINE proves uv takes
+    it all from the cache that `make setup` fills (its `uv-cache` step), so the test
+    needs no network.
     """
     uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env_root = tmp_path / "envs"
     result = procs.mlflow_run(
         uri,
         tmp_path,
         env_manager="uv",
-        extra_env={"UV_OFFLINE": "1", "UV_CONSTRAINT": str(procs.REPO / "requirements.lock")},
+        extra_env={
+            "UV_OFFLINE": "1",
+            "UV_CONSTRAINT": str(procs.REPO / "requirements.lock"),
+            "MLFLOW_ENV_ROOT": str(env_root),
+        },
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = result.stdout[-3000:] + result.stderr[-3000:]
+    if "network was disabled" in output:
+        output += "\n\nuv's cache lacks what conda.yaml needs: `make uv-cache` fills it."
+    assert result.returncode == 0, output
     assert "PROMOTED: 'champion' -> version 1" in result.stdout
+    (env_dir,) = env_root.glob("mlflow-*")
+    assert installed_versions(env_dir / "bin" / "python") <= locked_versions()
+
+
+def installed_versions(python) -> set[tuple[str, str]]:
+    freeze = subprocess.run(
+        [str(procs.BIN / "uv"), "pip", "freeze", "--python", str(python)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return {_pin(line) for line in freeze.stdout.splitlines() if "==" in line}
+
+
+def locked_versions() -> set[tuple[str, str]]:
+    lines = (procs.REPO / "requirements.lock").read_text().splitlines()
+    return {_pin(line.split(";")[0]) for line in lines if "==" in line and not line.startswith("#")}
+
+
+def _pin(line: str) -> tuple[str, str]:
+    name, _, version = line.strip().partition("==")
+    return name.lower().replace("_", "-"), version.strip()

@@ -21,6 +21,8 @@ from tests.ui_support import launched_ui
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+PAUSE_HOOK = procs.REPO / "tests" / "pause_hook"
+
 
 def test_soak_mixed_valid_and_invalid_requests(served_champion):
     seconds = float(os.environ.get("IRIS_SOAK_SECONDS", "20"))
@@ -112,29 +114,35 @@ def _fresh_store(tmp_path):
 
 
 def test_a_training_run_killed_midway_promotes_nothing(tmp_path):
+    """Ctrl-C between registering a version that passed the gate and moving the alias.
+
+    tests/pause_hook parks train.py at that point and says so in a file, so the
+    signal lands there on a quiet machine and on a busy one alike.
+    """
     uri, client = _fresh_store(tmp_path)
-    experiment = client.get_experiment_by_name("iris-tests")
-    runs_before = {r.info.run_id for r in client.search_runs([experiment.experiment_id])}
+    marker = tmp_path / "paused"
+    env = procs.base_env(
+        uri,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(PAUSE_HOOK), os.environ.get("PYTHONPATH")])),
+        IRIS_TEST_PAUSED_MARKER=str(marker),
+    )
     cmd = [str(procs.BIN / "mlflow"), "run", str(procs.REPO), "--env-manager", "local"]
-    proc = procs.Proc(cmd, procs.base_env(uri), tmp_path / "killed-run.log", cwd=tmp_path)
+    proc = procs.Proc(cmd, env, tmp_path / "killed-run.log", cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        new_run = None
-        while new_run is None and time.monotonic() < deadline:
-            runs = client.search_runs([experiment.experiment_id])
-            # `train_rows` is logged by train.py itself: training is under way.
-            new = [
-                r
-                for r in runs
-                if r.info.run_id not in runs_before and "train_rows" in r.data.params
-            ]
-            new_run = new[0].info.run_id if new else None
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert proc.popen.poll() is None, "the run ended unpaused:\n" + proc.output()[-2000:]
+            assert time.monotonic() < deadline, proc.output()[-2000:]
             time.sleep(0.2)
-        assert new_run, proc.output()[-2000:]
         os.killpg(proc.popen.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground group
         proc.popen.wait(60)
     finally:
         proc.stop()
+    (new_version,) = [
+        v for v in client.search_model_versions("name='iris-classifier'") if str(v.version) == "2"
+    ]
+    assert new_version.tags["gate"] == "passed"  # it was a candidate the alias would have taken
+    new_run = new_version.run_id
     assert str(client.get_model_version_by_alias("iris-classifier", "champion").version) == "1"
     status = client.get_run(new_run).info.status
     print(
