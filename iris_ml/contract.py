@@ -78,14 +78,20 @@ MISSING: object = object()  # stands for an absent column in row_problems()
 
 @dataclass(frozen=True)
 class RowError:
-    """Why one input row cannot be scored. ``row`` counts from 0."""
+    """Why one input row cannot be scored.
+
+    ``row`` counts data rows from 0; ``line`` is where the row starts in a CSV file
+    (the header is line 1), or None for input that has no lines (JSON, records).
+    """
 
     row: int
     column: str | None
     problem: str
+    line: int | None = None
 
     def __str__(self) -> str:
-        where = f"row {self.row}" + (f", column '{self.column}'" if self.column else "")
+        where = f"line {self.line}" if self.line is not None else f"row {self.row}"
+        where += f", column '{self.column}'" if self.column else ""
         return f"{where}: {self.problem}"
 
 

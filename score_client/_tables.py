@@ -35,63 +35,99 @@ if TYPE_CHECKING:
 
 RESULT_COLUMNS = ("species", *(f"proba_{s}" for s in SPECIES), "model_version", "error")
 _EMPTY_RESULT = ("",) * len(RESULT_COLUMNS)
+_PROBABILITY_COLUMNS = slice(1, 1 + len(SPECIES))  # within RESULT_COLUMNS
 # Characters that make a spreadsheet treat a cell as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Separators people's CSVs use instead of commas, named in the error for a one-column header.
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+_EXPECTED_HEADER = "a comma-separated header naming " + ", ".join(FEATURE_NAMES)
 # on_progress(rows scored so far, rows in the input or None while a CSV is still being read)
 Progress = Callable[[int, "int | None"], None]
 # on_rows(output columns, the next rows in input order that are final): lets a caller write
 # results while later rows are still being scored.
 RowSink = Callable[[list[str], list[list[object]]], None]
+# One input row on its way to scoring: its cells as read (carried to the output), the four
+# feature values (or why the row cannot be scored at all), and its first line in the file.
+_Row = tuple[list[object], "list[object] | str", "int | None"]
 
 
 @dataclass
 class ScoredTable:
-    """The input columns plus RESULT_COLUMNS; one row of cells per input row, in input order.
+    """The input columns as read, then the answer columns; one row per input row, in order.
 
-    ``cells`` hold what a CSV of the table says: text cells neutralised (see
-    ``neutralize``) as they come in, which is cheaper than checking every cell on
-    the way out, and probabilities as the server wrote them. ``rows`` gives the
-    rows as records, with probabilities as floats.
+    ``cells`` hold each input row exactly as read (CSV text, or the JSON values of
+    records), then the answers: species, the probabilities as the server wrote
+    them, the model version and the error. ``rows`` gives records with the feature
+    columns and probabilities as numbers. ``columns[-len(RESULT_COLUMNS):]`` are the
+    answer columns; an answer column whose name the input already uses is renamed
+    (``species_scored``), so no input column is lost.
     """
 
     columns: list[str]
     cells: list[list[object]]
     errors: list[RowError]
     scored: int
+    feature_columns: tuple[int, ...] = ()  # positions of the four features in the input
+
+    @property
+    def answer_columns(self) -> list[str]:
+        return self.columns[-len(RESULT_COLUMNS) :]
+
+    @property
+    def input_columns(self) -> list[str]:
+        return self.columns[: -len(RESULT_COLUMNS)]
 
     @property
     def rows(self) -> list[dict[str, object]]:
-        start = len(self.columns) - len(RESULT_COLUMNS) + 1  # after "species"
+        start = len(self.columns) - len(RESULT_COLUMNS)
+        probabilities = slice(start + _PROBABILITY_COLUMNS.start, start + _PROBABILITY_COLUMNS.stop)
         records = []
         for cells in self.cells:
             row = list(cells)
-            if row[start] != "":  # scored
-                row[start : start + len(SPECIES)] = map(float, row[start : start + len(SPECIES)])  # type: ignore[arg-type]
+            for i in self.feature_columns:
+                if type(row[i]) is str:
+                    row[i] = _number_or_text(row[i])  # type: ignore[index]
+            if row[probabilities.start] != "":  # scored
+                row[probabilities] = map(float, row[probabilities])  # type: ignore[arg-type]
             records.append(dict(zip(self.columns, row, strict=True)))
         return records
 
     def value(self, row: int, column: str) -> object:
+        """A cell by answer name (``species``, ``error``, ...) or by input column name."""
+        if column in RESULT_COLUMNS:
+            return self.cells[row][
+                len(self.columns) - len(RESULT_COLUMNS) + RESULT_COLUMNS.index(column)
+            ]
         return self.cells[row][self.columns.index(column)]
 
 
-def parse_cell(text: str) -> object:
-    """A CSV cell as a number when it is one; empty is missing; anything else stays text."""
-    try:
-        return float(text)  # float() ignores surrounding whitespace itself
-    except ValueError:
-        return None if text.strip() == "" else neutralize(text)
+def parse_number(text: str) -> object:
+    """A feature cell: a float when the text is a plain number, None when empty, else the text.
 
-
-def parse_row(raw: list[str], width: int) -> list[object]:
-    """A CSV record as ``width`` cells, cut or padded with missing cells."""
-    if len(raw) == width:
+    ``float()`` also reads ``1_000`` as 1000; a person who typed that did not write a
+    measurement, so underscores keep the cell as text (and the contract refuses it).
+    """
+    if "_" not in text:
         try:
-            return list(map(float, raw))  # the common case, at C speed
+            return float(text)  # float() ignores surrounding whitespace itself
         except ValueError:
             pass
-    cells = [parse_cell(text) for text in raw[:width]]
-    cells.extend([None] * (width - len(cells)))
-    return cells
+    return None if text.strip() == "" else text
+
+
+def _number_or_text(text: str) -> object:
+    value = parse_number(text)
+    return text if value is None else value
+
+
+def _feature_values(cells: list[str], positions: Sequence[int]) -> list[object]:
+    texts = [cells[i] for i in positions]
+    if "_" not in "".join(texts):
+        try:
+            return list(map(float, texts))  # the common case, at C speed
+        except ValueError:
+            pass
+    return [parse_number(t) for t in texts]
 
 
 def score_csv(
@@ -103,44 +139,109 @@ def score_csv(
     on_progress: Progress | None = None,
     on_rows: RowSink | None = None,
 ) -> ScoredTable:
-    """Score a header + rows CSV (columns in any order; extra columns are carried through).
+    """Score a header + rows CSV; every cell comes back exactly as read.
 
-    Bad rows are reported in the ``error`` column and in ``errors``. With
-    ``stop_at_first_error`` no block is sent after the first bad row (the rest is
-    still read, to report every problem).
+    Open the file with ``newline=""`` (as the csv module asks) so quoted line breaks
+    stay as written. A UTF-8 byte-order mark is dropped; header names match the
+    features ignoring case and surrounding spaces; columns may come in any order and
+    extra columns are carried through. Bad rows are reported, by their line in the
+    file, in the ``error`` column and in ``errors``. With ``stop_at_first_error`` no
+    block is sent after the first bad row (the rest is still read, to report every
+    problem). An unusable file raises ``TableError`` with one sentence saying why.
     """
     reader = csv.reader(stream)
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise TableError(f"not a readable CSV: {exc}") from None
-    if not header or not any(name.strip() for name in header):
-        raise TableError(
-            "the CSV is empty: expected a header row naming " + ", ".join(FEATURE_NAMES)
-        )
-    missing = [name for name in FEATURE_NAMES if name not in header]
-    if missing:
-        raise TableError(f"the header lacks column(s) {missing}; it has {header}")
-    # The last of duplicated names wins, as with csv.DictReader.
-    positions = [len(header) - 1 - header[::-1].index(name) for name in FEATURE_NAMES]
+    header = _read_header(reader)
+    positions = _feature_positions(header)
     width = len(header)
-    in_order = positions == list(range(width))
 
-    def rows() -> Iterator[tuple[list[object], list[object]]]:
+    def rows() -> Iterator[_Row]:
         count = 0
-        try:
-            for raw in reader:
-                if not raw:
-                    continue  # a blank line, as csv.DictReader skips it
-                count += 1
-                if max_rows is not None and count > max_rows:
-                    raise TableError(f"more than {max_rows} rows; split the file")
-                cells = parse_row(raw, width)
-                yield cells, cells[:width] if in_order else [cells[i] for i in positions]
-        except csv.Error as exc:
-            raise TableError(f"CSV line {reader.line_num}: {exc}") from None
+        line = reader.line_num
+        for raw in _records(reader):
+            first_line, line = line + 1, reader.line_num
+            if not raw:
+                continue  # a blank line, as csv.DictReader skips it
+            count += 1
+            if max_rows is not None and count > max_rows:
+                raise TableError(f"more than {max_rows} rows; split the file")
+            if len(raw) > width:
+                problem = (
+                    f"{len(raw)} fields where the header has {width} (an unquoted comma?); "
+                    f"the fields after the {width}th are not in the output"
+                )
+                yield raw[:width], problem, first_line
+                continue
+            if len(raw) < width:
+                raw.extend([""] * (width - len(raw)))  # a spreadsheet drops trailing empties
+            yield raw, _feature_values(raw, positions), first_line
 
-    return _score_rows(client, header, rows(), stop_at_first_error, on_progress, on_rows)
+    table = _score_rows(
+        client, header, rows(), stop_at_first_error, on_progress, on_rows, tuple(positions)
+    )
+    if not table.cells:
+        raise TableError(
+            f"the CSV has a header but no rows: expected rows under {_EXPECTED_HEADER}"
+        )
+    return table
+
+
+def _records(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The reader's records, its failures turned into one sentence each."""
+    line_num = getattr(reader, "line_num", 0)
+    try:
+        yield from reader
+    except csv.Error as exc:
+        line = getattr(reader, "line_num", line_num)  # counts the line it failed on
+        raise TableError(f"CSV line {line}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        # Text is decoded a block at a time: the line is not known, the byte is.
+        raise TableError(
+            f"the file is not UTF-8 text (it has the byte 0x{exc.object[exc.start]:02x}, "
+            "as Latin-1 or Windows-1252 files do); save it as CSV UTF-8"
+        ) from None
+
+
+def _read_header(reader: Iterator[list[str]]) -> list[str]:
+    header = next(_records(reader), None)
+    if header:
+        header[0] = header[0].removeprefix("\ufeff")  # Excel's "CSV UTF-8" byte-order mark
+    if not header or not any(name.strip() for name in header):
+        raise TableError(f"the file is empty: expected {_EXPECTED_HEADER}")
+    if any("\x00" in name for name in header):
+        raise TableError(
+            "the header holds NUL bytes: the file looks binary or UTF-16, not UTF-8 CSV text"
+        )
+    return header
+
+
+def _feature_positions(header: list[str]) -> list[int]:
+    """Where each feature is in the header, matched ignoring case and surrounding spaces."""
+    found: dict[str, list[int]] = {}
+    for position, name in enumerate(header):
+        found.setdefault(name.strip().casefold(), []).append(position)
+    twice = [
+        f"{n} (columns {', '.join(str(p + 1) for p in found[n])})"
+        for n in FEATURE_NAMES
+        if len(found.get(n, ())) > 1
+    ]
+    if twice:
+        raise TableError(f"the header names {'; '.join(twice)} more than once: keep one of each")
+    missing = [name for name in FEATURE_NAMES if name not in found]
+    if missing:
+        raise TableError(_missing_columns_message(header, missing))
+    return [found[name][0] for name in FEATURE_NAMES]
+
+
+def _missing_columns_message(header: list[str], missing: list[str]) -> str:
+    has = ", ".join(f'"{name}"' for name in header)
+    if len(header) == 1:
+        for separator, plural in _OTHER_SEPARATORS.items():
+            if separator in header[0]:
+                return (
+                    f"the header is one column, {has}: the file looks separated by {plural}; "
+                    f"expected {_EXPECTED_HEADER}"
+                )
+    return f"the header lacks {', '.join(missing)}; it has {has}. Expected {_EXPECTED_HEADER}"
 
 
 def score_records(
@@ -154,31 +255,46 @@ def score_records(
 ) -> ScoredTable:
     """Score row objects (from JSON or flags); ``columns`` are the ones carried to the output."""
 
-    def rows() -> Iterator[tuple[list[object], list[object] | str]]:
+    def rows() -> Iterator[_Row]:
         for record in records:
             if not isinstance(record, Mapping):
-                yield [None] * len(columns), f"expected an object, got {str(record)[:40]}"
+                yield [None] * len(columns), f"expected an object, got {str(record)[:40]}", None
                 continue
             yield (
-                [neutralize(record.get(c)) for c in columns],
+                [record.get(c) for c in columns],
                 [record.get(name, MISSING) for name in FEATURE_NAMES],
+                None,
             )
 
-    return _score_rows(client, list(columns), rows(), stop_at_first_error, on_progress, on_rows)
+    positions = tuple(i for i, c in enumerate(columns) if c in FEATURE_NAMES)
+    return _score_rows(
+        client, list(columns), rows(), stop_at_first_error, on_progress, on_rows, positions
+    )
+
+
+def answer_names(input_columns: Sequence[str]) -> list[str]:
+    """RESULT_COLUMNS, each renamed with ``_scored`` while the input already uses its name."""
+    taken = set(input_columns)
+    names = []
+    for name in RESULT_COLUMNS:
+        while name in taken:
+            name += "_scored"
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def _score_rows(
     client: ScoringClient,
     columns: list[str],
-    rows: Iterable[tuple[list[object], list[object] | str]],
+    rows: Iterable[_Row],
     stop_at_first_error: bool,
     on_progress: Progress | None,
     on_rows: RowSink | None,
+    feature_columns: tuple[int, ...],
 ) -> ScoredTable:
     """Validate each row as it comes, send full blocks, fill in results as they return."""
-    kept = [i for i, c in enumerate(columns) if c not in RESULT_COLUMNS]
-    out_columns = [columns[i] for i in kept] + list(RESULT_COLUMNS)
-    carry_all = len(kept) == len(columns)
+    out_columns = [*columns, *answer_names(columns)]
     cells: list[list[object]] = []
     errors: list[RowError] = []
     in_flight: deque[list[int]] = deque()  # input row indices of each block sent, in order
@@ -190,18 +306,18 @@ def _score_rows(
         while batch := list(islice(source, chunk_size)):
             indices = range(start, start + len(batch))
             start += len(batch)
-            cells.extend(row if carry_all else [row[i] for i in kept] for row, _ in batch)
-            values = [v for _, v in batch]
+            cells.extend(row for row, _, _ in batch)
+            values = [v for _, v, _ in batch]
             if are_valid_rows(values):  # the usual case, checked for the whole batch at once
                 block, sent = values, list(indices)
             else:
                 block, sent = [], []
-                for index, row_values in zip(indices, values, strict=True):
+                for index, (_, row_values, line) in zip(indices, batch, strict=True):
                     problems = _problems(row_values)
                     if problems:
-                        errors.extend(RowError(index, c, p) for c, p in problems)
+                        errors.extend(RowError(index, c, p, line) for c, p in problems)
                         text = "; ".join(f"{c}: {p}" if c else p for c, p in problems)
-                        cells[index].extend([*_EMPTY_RESULT[:-1], neutralize(text)])
+                        cells[index].extend([*_EMPTY_RESULT[:-1], text])
                     else:
                         block.append(list(map(float, row_values)))  # type: ignore[arg-type]
                         sent.append(index)
@@ -218,14 +334,14 @@ def _score_rows(
         final = upto
 
     scored = 0
-    versions: dict[object, object] = {}  # the server's version value -> its safe cell text
+    versions: dict[object, str] = {}  # the server's version value -> its cell text
     for predictions in client._score_blocks(blocks()):
         indices = in_flight.popleft()
         for index, prediction in zip(indices, predictions, strict=True):
             probabilities = prediction[PROBABILITIES_KEY]
             version = prediction.get(MODEL_VERSION_KEY)
             if version not in versions:
-                versions[version] = neutralize(str(version or ""))
+                versions[version] = str(version or "")
             cells[index].extend(
                 [
                     prediction[SPECIES_KEY],  # one of SPECIES: decode_predictions checked
@@ -245,7 +361,7 @@ def _score_rows(
     hand_over(len(cells))
     if on_progress:
         on_progress(scored, len(cells))
-    return ScoredTable(out_columns, cells, errors, scored)
+    return ScoredTable(out_columns, cells, errors, scored, feature_columns)
 
 
 def _problems(values: list[object] | str) -> list[tuple[str | None, str]]:
@@ -258,7 +374,7 @@ def _problems(values: list[object] | str) -> list[tuple[str | None, str]]:
 
 
 def neutralize(value: object) -> object:
-    """Make a text cell inert in spreadsheets; numbers pass unchanged."""
+    """Make a text cell inert in spreadsheets; numbers pass unchanged. For the UI's download."""
     if type(value) is str and value.startswith(_FORMULA_START):
         return "'" + value
     return value
@@ -267,29 +383,45 @@ def neutralize(value: object) -> object:
 class CsvWriter:
     """Writes a scored table's rows as CSV, in one go or as they become final (a RowSink).
 
-    Cells were neutralised on the way in; ``with_errors=False`` leaves out the
-    ``error`` column (the last one), for callers that refuse tables with errors.
+    Cells are written exactly as they are. ``with_errors=False`` leaves out the
+    ``error`` column (the last one), for callers that refuse tables with errors;
+    ``spreadsheet_safe=True`` neutralises formula cells (``neutralize``), for files
+    meant to be opened in a spreadsheet.
     """
 
-    def __init__(self, stream: TextIO, *, with_errors: bool = True) -> None:
+    def __init__(
+        self, stream: TextIO, *, with_errors: bool = True, spreadsheet_safe: bool = False
+    ) -> None:
         self._writer = csv.writer(stream, lineterminator="\n")
         self._with_errors = with_errors
+        self._safe = spreadsheet_safe
         self._started = False
 
-    def __call__(self, columns: list[str], rows: list[list[object]]) -> None:
+    def __call__(self, columns: Sequence[object], rows: Iterable[Sequence[object]]) -> None:
         if not self._with_errors:
             columns, rows = columns[:-1], [row[:-1] for row in rows]
+        if self._safe:
+            columns = [neutralize(c) for c in columns]
+            rows = [[neutralize(c) for c in row] for row in rows]
         if not self._started:
-            self._writer.writerow([neutralize(c) for c in columns])
+            self._writer.writerow(columns)
             self._started = True
         self._writer.writerows(rows)
 
 
-def write_csv(stream: TextIO, table: ScoredTable, *, with_errors: bool = True) -> None:
-    CsvWriter(stream, with_errors=with_errors)(table.columns, table.cells)
+def write_csv(
+    stream: TextIO,
+    table: ScoredTable,
+    *,
+    with_errors: bool = True,
+    spreadsheet_safe: bool = False,
+) -> None:
+    CsvWriter(stream, with_errors=with_errors, spreadsheet_safe=spreadsheet_safe)(
+        table.columns, table.cells
+    )
 
 
-def to_csv_text(table: ScoredTable) -> str:
+def to_csv_text(table: ScoredTable, *, spreadsheet_safe: bool = False) -> str:
     buffer = io.StringIO()
-    write_csv(buffer, table)
+    write_csv(buffer, table, spreadsheet_safe=spreadsheet_safe)
     return buffer.getvalue()

@@ -10,15 +10,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import io
 import json
 import os
+import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from iris_ml.contract import FEATURE_NAMES, FEATURES
+from iris_ml.contract import FEATURE_NAMES, FEATURES, SPECIES
 from score_client._client import ScoringClient, describe_error
 from score_client._exceptions import (
     APIConnectionError,
@@ -94,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open_in(path: str) -> TextIO:
-    return sys.stdin if path == "-" else open(path, newline="", encoding="utf-8")
+    # newline="": the csv module reads line breaks itself, so quoted ones stay as written.
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
+    return open(path, newline="", encoding="utf-8")
 
 
 def _score_input(
@@ -104,14 +110,13 @@ def _score_input(
     sources = [bool(args.json), bool(args.csv), any(v is not None for v in flags.values())]
     if sum(sources) != 1:
         raise TableError("give exactly one input: the four measurement flags, --json or --csv")
-    progress = _Progress(sys.stderr)
     if args.csv:
         with _open_in(args.csv) as stream:
             return score_csv(
                 client,
                 stream,
                 stop_at_first_error=not args.skip_invalid,
-                on_progress=progress,
+                on_progress=_Progress(sys.stderr, stream),
                 on_rows=on_rows,
             )
     records: list[object] = [flags]
@@ -127,26 +132,51 @@ def _score_input(
         FEATURE_NAMES,
         records,
         stop_at_first_error=not args.skip_invalid,
-        on_progress=progress,
+        on_progress=_Progress(sys.stderr),
         on_rows=on_rows,
     )
 
 
 class _Progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
+    """Rows scored, rows per second and, for a file, the time left; on stderr, only on a TTY.
 
-    def __init__(self, stream: TextIO) -> None:
+    A CSV is scored while it is read, so the time left comes from how far into the
+    file the reader is (its size is known), not from a row count known only at the end.
+    """
+
+    def __init__(self, stream: TextIO, source: TextIO | None = None) -> None:
         self._stream = stream
         self._enabled = stream.isatty()
+        self._source = source
+        self._size = _file_size(source) if self._enabled and source is not None else None
+        self._started = time.monotonic()
 
     def __call__(self, done: int, total: int | None) -> None:
-        # A CSV is scored while it is read, so its total is known only at the end.
         if not self._enabled:
             return
-        self._stream.write(f"\r{done:,} rows scored")
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        text = f"{done:,} rows scored, {done / elapsed:,.0f} rows/s"
         if total is not None:
-            self._stream.write("\n")
+            text += f", done in {elapsed:.1f} s\n"
+        elif self._size and (fraction := self._read_fraction()):
+            text += f", {fraction:.0%} read, about {elapsed * (1 - fraction) / fraction:.0f} s left"
+        self._stream.write("\r\x1b[K" + text)  # \x1b[K clears the rest of the line
         self._stream.flush()
+
+    def _read_fraction(self) -> float | None:
+        try:
+            position = self._source.buffer.tell()  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            return None
+        return min(position / self._size, 1.0) if self._size else None
+
+
+def _file_size(source: TextIO) -> int | None:
+    try:
+        status = os.fstat(source.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
 
 
 def _write_table(out: TextIO, table: ScoredTable, with_errors: bool, fmt: str) -> None:
@@ -154,12 +184,17 @@ def _write_table(out: TextIO, table: ScoredTable, with_errors: bool, fmt: str) -
         write_csv(out, table, with_errors=with_errors)
         return
     columns = table.columns if with_errors else table.columns[:-1]  # "error" is last
-    rows = [{c: r.get(c) for c in columns} for r in table.rows]
     if fmt == "json":
-        json.dump(rows, out, indent=2)
+        json.dump([{c: r[c] for c in columns} for r in table.rows], out, indent=2)
         out.write("\n")
         return
-    cells = [[_fmt(r[c]) for c in columns] for r in rows]
+    # Input cells as read; only the probabilities are rounded for the eye.
+    first_probability = len(table.input_columns) + 1
+    probabilities = range(first_probability, first_probability + len(SPECIES))
+    cells = [
+        [_rounded(v) if i in probabilities else _text(v) for i, v in enumerate(row[: len(columns)])]
+        for row in table.cells
+    ]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     for row in [list(columns), *cells]:
         out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
@@ -193,9 +228,11 @@ def _output(path: str) -> Iterator[TextIO]:
         raise
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}".rstrip("0").rstrip(".") if value == value else "nan"
+def _rounded(probability: object) -> str:
+    return "" if probability == "" else f"{float(probability):.4f}"  # type: ignore[arg-type]
+
+
+def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,3 +52,15 @@ def launched_ui(scoring_url: str, tmp_path: Path) -> Iterator[str]:
     finally:
         app.close()
         client.close()
+
+
+def screenshot(page, name: str, tmp_path: Path) -> Path:
+    """A full-page screenshot in tmp_path; also in $IRIS_SCREENSHOT_DIR when set (docs/img).
+
+    Tests never write into the repo on their own: refreshing the docs' pictures is asked for.
+    """
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    if target := os.environ.get("IRIS_SCREENSHOT_DIR"):
+        shutil.copyfile(path, Path(target) / name)
+    return path

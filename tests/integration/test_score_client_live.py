@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from iris_ml.contract import FEATURE_NAMES, SPECIES
 from score_client import APIConnectionError, APIStatusError, BadRequestError, ScoringClient
@@ -103,11 +106,9 @@ def test_cli_reports_bad_rows_with_exit_3_and_skip_invalid_scores_the_rest(
     src = tmp_path / "mixed.csv"
     src.write_text(",".join(FEATURE_NAMES) + "\n5.1,3.5,1.4,0.2\n5.1,,1.4,0.2\n6.3,3.3,6.0,2.5\n")
     strict = cli("--url", served_champion.base_url, "predict", "--csv", str(src))
-    assert (
-        strict.returncode == 3
-        and "row 1, column 'sepal_width': column is missing" not in strict.stderr
-    )
-    assert "row 1, column 'sepal_width': value is missing" in strict.stderr
+    assert strict.returncode == 3 and "column is missing" not in strict.stderr
+    # Named by its line in the file: the header is line 1.
+    assert "line 3, column 'sepal_width': value is missing" in strict.stderr
     lenient = cli(
         "--url",
         served_champion.base_url,
@@ -223,3 +224,65 @@ def test_no_retry_on_other_4xx_end_to_end(scripted_server):
     with ScoringClient(url) as client, pytest.raises(APIStatusError) as info:
         client.predict([SETOSA])
     assert len(handler.seen) == 1 and "scripted 422" in str(info.value)
+
+
+# Cells a CSV file can hold (no NUL; a bare CR reads as a line break, as in spreadsheets).
+_CELL_TEXT = st.text(st.characters(exclude_characters="\x00\r", exclude_categories=["Cs"]))
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ids=st.lists(
+        st.one_of(
+            _CELL_TEXT, st.sampled_from(["00123", "1e3", "007.50", "0", "-0", " x ", "=1+1"])
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    crlf=st.booleans(),
+)
+def test_pass_through_cells_survive_the_real_cli_unchanged(served_champion, tmp_path, ids, crlf):
+    src = tmp_path / "in.csv"
+    with open(src, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\r\n" if crlf else "\n")
+        writer.writerow(["id", *FEATURE_NAMES, "note"])
+        writer.writerows([[cell, "5.10", "3.5", "1.40", "0.2", cell] for cell in ids])
+    result = cli("--url", served_champion.base_url, "predict", "--csv", str(src))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout, newline="")))
+    assert [r[0] for r in rows[1:]] == ids and [r[5] for r in rows[1:]] == ids
+    assert {tuple(r[1:5]) for r in rows[1:]} == {("5.10", "3.5", "1.40", "0.2")}  # as typed
+    assert {r[6] for r in rows[1:]} == {"setosa"}
+
+
+@pytest.mark.parametrize("line_end", [b"\r\n", b"\n"], ids=["bom-crlf", "bom-lf"])
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_the_cli_scores_excel_csv_utf8_files(served_champion, tmp_path, line_end, source):
+    data = line_end.join(
+        [
+            b"\xef\xbb\xbfid," + ",".join(FEATURE_NAMES).encode(),
+            b"00123,5.1,3.5,1.4,0.2",
+            b'"caf\xc3\xa9, ""quoted""",6.3,3.3,6.0,2.5',
+            b"",
+        ]
+    )
+    src = tmp_path / "excel.csv"
+    src.write_bytes(data)
+    args = ["--url", served_champion.base_url, "predict", "--csv"]
+    if source == "file":
+        result = cli(*args, str(src))
+    else:
+        result = subprocess.run(
+            [sys.executable, "-m", "score_client", *args, "-"],
+            env=procs.base_env(),
+            input=data,
+            capture_output=True,
+            timeout=300,
+        )
+        result.stdout = result.stdout.decode()
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout, newline="")))
+    assert rows[0][0] == "id" and [r[0] for r in rows[1:]] == ["00123", 'café, "quoted"']
+    assert [r[5] for r in rows[1:]] == ["setosa", "virginica"]

@@ -6,9 +6,18 @@ import gradio as gr
 import httpx
 import pytest
 
+from iris_ml.contract import FEATURE_NAMES
 from score_client import ScoringClient
 from ui import UISettings
-from ui.app import MAX_UPLOAD_BYTES, predict_one, score_file, status_text
+from ui.app import (
+    MAX_UPLOAD_BYTES,
+    batch_picture,
+    batch_view,
+    percent,
+    predict_one,
+    score_file,
+    status_text,
+)
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -45,15 +54,23 @@ def test_predict_one_valid():
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ([None, 3.5, 1.4, 0.2], "Enter a value for: Sepal length"),
-        ([5.1, 3.5, 1.4, 0.0], "row 0, column 'petal_width': must be greater than 0"),
-        ([5.1, 3.5, 1.4, 99.0], "must be at most 10"),
+        ([None, 3.5, 1.4, 0.2], "Sepal length: enter a value."),
+        ([5.1, 3.5, 1.4, 0.0], "Petal width: must be greater than 0 cm, got 0."),
+        ([5.1, 3.5, 50.0, 0.2], "Petal length: must be at most 20 cm, got 50."),
+        ([5.1, -3.0, 1.4, 0.2], "Sepal width: must be greater than 0 cm, got -3."),
     ],
 )
-def test_predict_one_invalid_values(values, message):
-    with pytest.raises(gr.Error) as info:
-        predict_one(fake_client(answering), *values)
-    assert message in str(info.value.message)
+def test_predict_one_refuses_what_the_contract_refuses_and_sends_nothing(values, message):
+    sent = []
+    result = predict_one(fake_client(lambda r: (sent.append(r), answering(r))[1]), *values)
+    assert result.label is None and result.detail == "" and message in result.problem
+    assert sent == []  # no flower was invented in its place
+
+
+def test_predict_one_sends_the_typed_values_unchanged():
+    sent = []
+    predict_one(fake_client(lambda r: (sent.append(r), answering(r))[1]), 0.05, 9.99, 20.0, 10.0)
+    assert json.loads(sent[0].content)["dataframe_split"]["data"] == [[0.05, 9.99, 20.0, 10.0]]
 
 
 def test_predict_one_endpoint_down_and_server_rejection():
@@ -71,9 +88,9 @@ def test_score_file_scores_good_rows_and_reports_bad_lines(tmp_path):
     )
     table, written, summary = score_file(fake_client(answering), str(src), tmp_path / "out")
     assert table.scored == 1
-    assert (
-        summary
-        == "Scored 1 of 2 row(s). 1 row(s) not scored:\n- line 3: sepal_length: must be greater than 0 cm, got -5"
+    assert summary == (
+        "Scored 1 of 2 row(s). setosa: 1, versicolor: 0, virginica: 0. 1 row(s) not scored:\n"
+        "- line 3: sepal_length: must be greater than 0 cm, got -5"
     )
     text = written.read_text()
     assert "'=HYPERLINK" in text  # neutralised for spreadsheets
@@ -86,9 +103,12 @@ def test_score_file_scores_good_rows_and_reports_bad_lines(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("", "Cannot read the CSV: the CSV is empty"),
+        ("", "Cannot read the CSV: the file is empty"),
         ("sepal_length,sepal_width,petal_length,petal_width\n", "header but no rows"),
-        ("a,b\n1,2\n", "the header lacks column(s)"),
+        (
+            "a,b\n1,2\n",
+            'the header lacks sepal_length, sepal_width, petal_length, petal_width; it has "a", "b"',
+        ),
     ],
 )
 def test_score_file_refuses_unusable_files(tmp_path, content, message):
@@ -139,3 +159,43 @@ def test_status_never_shows_the_key(monkeypatch):
 
 def test_default_settings_bind_to_loopback():
     assert UISettings(scoring_uri="http://x").host == "127.0.0.1"
+
+
+def test_the_batch_view_puts_answers_first_shades_bad_rows_and_keeps_cells(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_bytes(
+        b"\xef\xbb\xbfid,sepal_length,sepal_width,petal_length,petal_width\r\n"
+        b"00123,5.1,3.5,1.4,0.2\r\n007.50,5.1,x,1.4,0.2\r\n"
+    )
+    table, _, _ = score_file(fake_client(answering), str(src), tmp_path / "out")
+    frame = batch_view(table).data
+    assert list(frame.columns) == ["species", "probability", "problem", "id", *FEATURE_NAMES]
+    assert frame.iloc[0].tolist() == ["setosa", "90.0%", "", "00123", "5.1", "3.5", "1.4", "0.2"]
+    assert frame.iloc[1, :4].tolist() == [
+        "not scored",
+        "",
+        "sepal_width: expected a number in cm, got 'x'",
+        "007.50",
+    ]
+    styles = batch_view(table).to_html().split("</style>")[0]
+    assert "background-color: #fde2e1" in styles
+    assert "_row1_col0" in styles and "_row0_col" not in styles  # only the bad row is shaded
+
+
+def test_the_batch_picture_is_the_scored_flowers_over_fishers(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text(
+        "petal_width,petal_length,sepal_length,sepal_width\n0.25,1.45,5.1,3.5\n1,x,5,3\n"
+    )
+    table, _, _ = score_file(fake_client(answering), str(src), tmp_path / "out")
+    points = batch_picture(table)
+    assert (points["species"] == "Fisher's flowers").sum() == 150
+    assert points[points["species"] == "setosa"].values.tolist() == [[1.45, 0.25, "setosa"]]
+
+
+@pytest.mark.parametrize(
+    ("probability", "text"),
+    [(0.0, "0.0%"), (0.0004, "<0.1%"), (0.973, "97.3%"), (0.99996, ">99.9%"), (1.0, "100.0%")],
+)
+def test_percentages_never_round_to_a_false_zero_or_hundred(probability, text):
+    assert percent(probability) == text

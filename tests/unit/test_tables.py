@@ -1,13 +1,17 @@
 """Scoring tables: CSV and records scored while read, in order, bad rows reported, output safe."""
 
+import csv
 import io
 import json
 import os
+import re
 import stat
 import threading
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from score_client import BadRequestError, TableError, UnexpectedResponseError
 from score_client._backends import decode_predictions
@@ -52,9 +56,11 @@ def test_a_csv_is_scored_in_blocks_in_input_order_with_bad_rows_reported():
             assert row["proba_setosa"] == pytest.approx(float(lines[i].split(",")[0]) / 100)
             assert row["species"] == "setosa" and row["model_version"] == "3"
     assert "sepal_width: must be greater than 0" in rows[4]["error"]
-    # The formula cell is stored neutralised, so any CSV written from the table is inert.
-    assert rows[7]["sepal_length"].startswith("'=cmd")
-    assert "\n'=cmd|" in to_csv_text(table)
+    assert [e.line for e in table.errors] == [6, 9]  # the header is line 1
+    # Cells stay as read; only a file meant for spreadsheets neutralises formulas.
+    assert rows[7]["sepal_length"] == "=cmd|' /C calc'!A0"
+    assert "\n=cmd|" in to_csv_text(table)
+    assert "\n'=cmd|" in to_csv_text(table, spreadsheet_safe=True)
 
 
 def test_rows_are_handed_over_in_order_while_later_blocks_are_still_scored():
@@ -107,8 +113,8 @@ def test_a_failing_block_stops_the_run_and_queued_blocks_are_not_sent():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "the CSV is empty"),
-        ("a,b\n1,2\n", r"the header lacks column\(s\)"),
+        ("", "the file is empty: expected a comma-separated header naming sepal_length"),
+        ("a,b\n1,2\n", 'the header lacks sepal_length, .*; it has "a", "b"'),
         (f"{HEADER}\n" + "\n".join(["5.1,3.5,1.4,0.2"] * 6), "more than 5 rows"),
         (f"{HEADER}\n{'9' * 200_000},3.5,1.4,0.2\n", "CSV line 2: field larger than field limit"),
     ],
@@ -129,18 +135,27 @@ def test_columns_in_any_order_extra_and_short_rows_and_blank_lines():
         "c,0.2,5.1,3.5,1.4,old,surplus\n"
     )
     table = score_csv(client, io.StringIO(text))
-    # An input column named like a result column is replaced by the result.
+    # An input column named like an answer column is kept; the answer is renamed.
     assert table.columns == [
         "note",
         "petal_width",
         "sepal_length",
         "sepal_width",
         "petal_length",
-        *RESULT_COLUMNS,
+        "species",
+        "species_scored",
+        *RESULT_COLUMNS[1:],
     ]
     assert [r["note"] for r in table.rows] == ["a", "b", "c"]
-    assert [e.row for e in table.errors] == [1, 1]
-    assert table.rows[0]["species"] == "setosa" and table.rows[2]["species"] == "setosa"
+    assert [r["species"] for r in table.rows] == ["old", "", "old"]
+    # Line 4 is short (two features missing); line 5 has a surplus field, which is refused.
+    assert [(e.line, e.column) for e in table.errors] == [
+        (4, "sepal_width"),
+        (4, "petal_length"),
+        (5, None),
+    ]
+    assert "7 fields where the header has 6" in table.errors[2].problem
+    assert table.rows[0]["species_scored"] == "setosa" and table.value(0, "species") == "setosa"
 
 
 def test_records_keep_json_values_and_report_non_objects():
@@ -162,14 +177,15 @@ def test_records_keep_json_values_and_report_non_objects():
     assert table.rows[1]["error"].startswith("expected an object")
 
 
-def test_writer_leaves_out_the_error_column_on_request_and_neutralises_the_header():
+def test_writer_leaves_out_the_error_column_on_request_and_neutralises_only_when_asked():
     client, _ = make_client(echo_handler([]))
-    table = score_csv(client, io.StringIO("=HYPERLINK(1)," + HEADER + "\nx,5.1,3.5,1.4,0.2\n"))
-    out = io.StringIO()
-    CsvWriter(out, with_errors=False)(table.columns, table.cells)
-    header, row = out.getvalue().splitlines()
-    assert header.startswith("'=HYPERLINK(1),") and not header.endswith(",error")
-    assert row.split(",")[5] == "setosa"
+    table = score_csv(client, io.StringIO("=HYPERLINK(1)," + HEADER + "\n-x,5.1,3.5,1.4,0.2\n"))
+    for safe, prefix in ((False, ""), (True, "'")):
+        out = io.StringIO()
+        CsvWriter(out, with_errors=False, spreadsheet_safe=safe)(table.columns, table.cells)
+        header, row = out.getvalue().splitlines()
+        assert header.startswith(prefix + "=HYPERLINK(1),") and not header.endswith(",error")
+        assert row.startswith(prefix + "-x,") and row.split(",")[5] == "setosa"
 
 
 @pytest.mark.parametrize(
@@ -239,7 +255,7 @@ def test_cli_leaves_no_file_for_a_failed_server_or_refused_input(
     else:
         serve_echo(monkeypatch, [])
         lines[3] = "5.1,3.5,1.4,NaN"
-        expected_code, expected_message = 3, "row 3, column 'petal_width': value is NaN"
+        expected_code, expected_message = 3, "line 5, column 'petal_width': value is NaN"
     code, _ = run_cli(tmp_path, lines)
     assert code == expected_code and expected_message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # no output, no temp file
@@ -270,3 +286,130 @@ def test_cli_writes_into_a_fifo_in_place(monkeypatch, tmp_path):
     reader.join(10)
     assert code == 0 and len(received[0].splitlines()) == 3
     assert stat.S_ISFIFO(pipe.stat().st_mode)  # written to, not replaced
+
+
+def text_stream(data: bytes) -> io.TextIOWrapper:
+    """A file's bytes opened as the CLI opens a file: UTF-8, newline=''."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+
+
+PASS_THROUGH = [
+    "00123",
+    "1e3",
+    "007.50",
+    "0",
+    "  padded  ",
+    "=SUM(A1)",
+    'a "quoted", one',
+    "two\r\nlines",
+    "ünïcødé ✓",
+    "",
+]
+
+
+def test_pass_through_and_feature_cells_come_back_exactly_as_read():
+    client, _ = make_client(echo_handler([]), chunk_size=3)
+    rows = [[cell, "5.10", " 3.5", "1.40", "0.2"] for cell in PASS_THROUGH]
+    source = io.StringIO()
+    csv.writer(source, lineterminator="\r\n").writerows([["id", *HEADER.split(",")], *rows])
+    table = score_csv(client, text_stream(source.getvalue().encode()))
+    assert table.scored == len(PASS_THROUGH)
+    written = list(csv.reader(io.StringIO(to_csv_text(table), newline="")))
+    assert [row[:5] for row in written[1:]] == rows  # CSV: every input cell as typed
+    records = table.rows
+    assert [r["id"] for r in records] == PASS_THROUGH  # JSON: pass-through text untouched
+    assert records[0]["sepal_length"] == 5.1 and records[0]["sepal_width"] == 3.5
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xef\xbb\xbf" + HEADER.encode() + b"\r\n5.1,3.5,1.4,0.2\r\n",  # Excel: CSV UTF-8, CRLF
+        b"\xef\xbb\xbf" + HEADER.encode() + b"\n5.1,3.5,1.4,0.2\n",
+        b" Sepal_Length , sepal_width,PETAL_LENGTH,petal_width \n5.1,3.5,1.4,0.2",
+    ],
+    ids=["bom-crlf", "bom-lf", "spaced-and-cased-header"],
+)
+def test_excel_and_hand_written_headers_are_read(data):
+    client, _ = make_client(echo_handler([]))
+    table = score_csv(client, text_stream(data))
+    assert table.scored == 1 and not table.errors
+    assert not table.columns[0].startswith("\ufeff")
+    assert to_csv_text(table).splitlines()[0].split(",")[:4] == data.decode(
+        "utf-8-sig"
+    ).splitlines()[0].split(",")  # the header as written, without the byte-order mark
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "the file is empty"),
+        (HEADER.replace(",", ";").encode() + b"\n5,1;3,5;1,4;0,2\n", "separated by semicolons"),
+        (HEADER.encode() + b"\nn\xe9e,3.5,1.4,0.2\n", "not UTF-8 text (it has the byte 0xe9"),
+        (HEADER.encode() + b"\n", "a header but no rows"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8 text"),
+        (HEADER.encode("utf-16-le") + b"\n\x00", "the file looks binary or UTF-16"),
+        (
+            HEADER.encode() + b",Sepal_length\n1,2,3,4,5\n",
+            "names sepal_length (columns 1, 5) more than once",
+        ),
+    ],
+    ids=["empty", "semicolons", "latin-1", "header-only", "binary", "utf-16", "duplicate"],
+)
+def test_files_we_cannot_read_get_one_clear_sentence(data, message):
+    client, _ = make_client(echo_handler([]))
+    with pytest.raises(TableError, match=re.escape(message)) as info:
+        score_csv(client, text_stream(data))
+    text = str(info.value)
+    assert "\n" not in text and "['" not in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("typed", ["1_0", "5,1", "0x10", "five"])
+def test_a_feature_cell_is_a_plain_number_or_refused(typed):
+    client, _ = make_client(echo_handler([]))
+    table = score_csv(client, csv_of([f'"{typed}",3.5,1.4,0.2']))
+    assert table.scored == 0 and table.errors[0].column == "sepal_length"
+    assert table.rows[0]["sepal_length"] == typed
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(), min_size=1, max_size=8))
+def test_any_pass_through_text_survives_a_round_trip(cells):
+    client, _ = make_client(echo_handler([]), chunk_size=3)
+    # Text as a CSV file can hold it: no NUL, and no lone carriage return (the csv module
+    # reads a bare CR as a line break, as spreadsheets do).
+    cells = [c.replace("\x00", "").replace("\r", "") for c in cells]
+    source = io.StringIO()
+    csv.writer(source, lineterminator="\n").writerows(
+        [["note", *HEADER.split(",")], *[[c, "5.1", "3.5", "1.4", "0.2"] for c in cells]]
+    )
+    table = score_csv(client, text_stream(source.getvalue().encode("utf-8", "surrogatepass")))
+    written = list(csv.reader(io.StringIO(to_csv_text(table), newline="")))
+    assert [row[0] for row in written[1:]] == cells
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_cli_progress_shows_rows_speed_and_time_left_on_a_terminal_only(tmp_path):
+    from score_client.cli import _Progress
+
+    source = tmp_path / "in.csv"
+    source.write_text(HEADER + "\n" + "5.1,3.5,1.4,0.2\n" * 5000)
+    with open(source, newline="", encoding="utf-8") as stream:
+        stream.readline()
+        stream.read(len(HEADER) * 10)  # part of the file read
+        terminal = _Terminal()
+        progress = _Progress(terminal, stream)
+        progress(1000, None)
+        progress(5000, 5000)
+        silent = io.StringIO()
+        _Progress(silent, stream)(1000, None)
+    first, last = terminal.getvalue().split("\r")[1:]
+    assert re.fullmatch(
+        r"\x1b\[K1,000 rows scored, [\d,]+ rows/s, \d+% read, about \d+ s left", first
+    )
+    assert re.fullmatch(r"\x1b\[K5,000 rows scored, [\d,]+ rows/s, done in [\d.]+ s\n", last)
+    assert silent.getvalue() == ""  # not a terminal: nothing on stderr
