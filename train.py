@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
     commit = _git_commit()
     result = train(settings, tags={"git_commit": commit} if commit else None)
+    for note in result.notes:
+        print(f"NOTE: {note}")
     metrics = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
     print(
         f"Registered {result.model_name} version {result.version} (run {result.run_id}): {metrics}"

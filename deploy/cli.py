@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,15 +97,19 @@ def workspace_tracking_uri(ml_client: Any, settings: AzureSettings) -> str:
 
 def resolve_champion(tracking_uri: str, settings: AzureSettings) -> str:
     """The same rule training promoted with: the alias, or its tag fallback (iris_ml.registry)."""
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     from iris_ml.registry import resolve_alias
 
-    found = resolve_alias(
-        MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri),
-        settings.model_name,
-        settings.alias,
-    )
+    try:
+        found = resolve_alias(
+            MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri),
+            settings.model_name,
+            settings.alias,
+        )
+    except MlflowException as exc:  # unreachable or refusing: not "no champion"
+        raise SettingsError(f"cannot read the registry: {exc.message}") from None
     if found is None:
         raise SettingsError(
             f"no version of {settings.model_name} carries '{settings.alias}': train first"
@@ -158,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the plan; no credentials, no changes"
     )
     deploy.add_argument(
+        "--tracking-uri",
+        help="with --dry-run: the MLflow registry to find the champion in "
+        "(default: $MLFLOW_TRACKING_URI; without either the plan names no version)",
+    )
+    deploy.add_argument(
         "--assume-live",
         choices=["blue", "green"],
         help="with --dry-run: plan as if this colour were live",
@@ -192,13 +202,19 @@ def main(argv: Sequence[str] | None = None, ml_client: Any = None) -> int:
             print("specs valid" if not problems else f"{len(problems)} problem(s)")
             return EXIT_SETTINGS if problems else EXIT_OK
         if args.command == "deploy" and args.dry_run:
-            version = args.version or f"<champion of {settings.model_name}>"
+            registry = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+            version = args.version or (
+                resolve_champion(registry, settings)
+                if registry
+                else f"<champion of {settings.model_name}>"
+            )
             live = args.assume_live
             state = EndpointState(exists=bool(live), traffic={live: 100} if live else {})
             plan = plan_deploy(state, version, canary=args.canary, mirror=args.mirror)
             assumed = f"'{live}' live" if live else "a new endpoint"
             print(
-                f"Plan for endpoint {settings.endpoint} (no credentials used; assuming {assumed}):"
+                f"Plan for endpoint {settings.endpoint}, {settings.model_name} version {version} "
+                f"(no credentials used; assuming {assumed}):"
             )
             for number, step in enumerate(plan.steps, 1):
                 print(f"  {number}. {step.describe()}")

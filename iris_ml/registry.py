@@ -2,7 +2,7 @@
 
 Two routes exist because Azure ML's tracking server has no logged-models API
 (MLflow 3 ``log_model`` fails there with a 404). ``publish_route`` chooses
-once, from the tracking URI; everything else is shared:
+once, from the tracking URI or by asking the server; everything else is shared:
 
 * ``logged-model`` (local SQLite, ``mlflow server``): ``mlflow.pyfunc.log_model``,
   then register the LoggedModel.
@@ -18,6 +18,7 @@ training promoted.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
@@ -28,9 +29,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 PublishRoute = Literal["logged-model", "run-artifacts"]
+PUBLISH_ROUTES: tuple[PublishRoute, ...] = ("logged-model", "run-artifacts")
+# Forces a route where probing cannot tell (a proxy that answers the probe but not the upload).
+PUBLISH_ROUTE_ENV = "IRIS_PUBLISH_ROUTE"
 MODEL_ARTIFACT_PATH = "model"
 _log = logging.getLogger(__name__)
-# What a registry answers for "no such alias" or "aliases unsupported"; anything else is re-raised.
+# What a registry answers for "no such alias" or "aliases unsupported" (Azure ML: a route it
+# lacks is a 404 with an empty body, ENDPOINT_NOT_FOUND); anything else is a real failure.
 _NO_ALIAS_CODES = frozenset(
     {
         "RESOURCE_DOES_NOT_EXIST",
@@ -43,9 +48,35 @@ _NO_ALIAS_CODES = frozenset(
 )
 
 
-def publish_route(tracking_uri: str) -> PublishRoute:
-    """The one place that decides how a model reaches the registry."""
-    return "run-artifacts" if tracking_uri.startswith("azureml:") else "logged-model"
+def route_missing(exc: MlflowException) -> bool:
+    """The tracking server lacks this REST route (Azure ML answers such calls 404, empty body)."""
+    return exc.error_code == "ENDPOINT_NOT_FOUND"
+
+
+def publish_route(
+    tracking_uri: str, client: MlflowClient | None = None, experiment_id: str | None = None
+) -> PublishRoute:
+    """The one place that decides how a model reaches the registry.
+
+    ``$IRIS_PUBLISH_ROUTE`` wins; an ``azureml:`` URI has no logged models; otherwise ask
+    the server (one cheap search) whether it has MLflow 3's logged-models API.
+    """
+    forced = os.environ.get(PUBLISH_ROUTE_ENV)
+    if forced:
+        if forced not in PUBLISH_ROUTES:
+            raise ValueError(f"{PUBLISH_ROUTE_ENV}={forced!r}: expected one of {PUBLISH_ROUTES}")
+        return forced  # type: ignore[return-value]
+    if tracking_uri.startswith("azureml:"):
+        return "run-artifacts"
+    if client is None or experiment_id is None:
+        return "logged-model"
+    try:
+        client.search_logged_models(experiment_ids=[experiment_id], max_results=1)
+    except MlflowException as exc:
+        if route_missing(exc):
+            return "run-artifacts"
+        raise
+    return "logged-model"
 
 
 def alias_tag(alias: str) -> str:
@@ -69,22 +100,20 @@ def publish_model(
 
 
 def resolve_alias(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
-    """The version an alias points at, or None (no model, no alias yet)."""
+    """The version an alias points at, or None when the model or the alias does not exist yet.
+
+    A registry without aliases is asked for the version tagged ``alias.<name>=true``
+    instead (see ``promote``). Any other failure, of either lookup, is raised: a registry
+    that cannot be read is not a registry without a champion.
+    """
     try:
         return client.get_model_version_by_alias(model_name, alias)
     except MlflowException as exc:
-        if exc.error_code not in (
-            "RESOURCE_DOES_NOT_EXIST",
-            "INVALID_PARAMETER_VALUE",
-            "NOT_FOUND",
-        ):
+        if exc.error_code not in _NO_ALIAS_CODES:
             raise
     # Tag fallback for registries without aliases: newest version carrying the tag.
-    try:
-        tagged = client.search_model_versions(f"name='{model_name}'")
-    except MlflowException:
-        return None
-    tagged = [v for v in tagged if v.tags.get(alias_tag(alias)) == "true"]
+    versions = client.search_model_versions(f"name='{model_name}'")
+    tagged = [v for v in versions if v.tags.get(alias_tag(alias)) == "true"]
     return max(tagged, key=lambda v: int(v.version)) if tagged else None
 
 
@@ -94,7 +123,9 @@ def promote(client: MlflowClient, model_name: str, alias: str, version: str) -> 
         client.set_registered_model_alias(model_name, alias, version)
         return "alias"
     except MlflowException as exc:
-        _log.warning("registry refused alias %r (%s); falling back to a tag", alias, exc.message)
+        if exc.error_code not in _NO_ALIAS_CODES:
+            raise
+        _log.info("registry refused alias %r (%s); promoting by tag", alias, exc.error_code)
     previous = resolve_alias(client, model_name, alias)
     client.set_model_version_tag(model_name, version, alias_tag(alias), "true")
     if previous is not None and str(previous.version) != str(version):

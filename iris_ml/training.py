@@ -24,6 +24,7 @@ import mlflow
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LogisticRegression
@@ -33,7 +34,11 @@ from sklearn.preprocessing import StandardScaler
 from iris_ml import registry
 from iris_ml.contract import FEATURE_NAMES, MODEL_VERSION_KEY
 from iris_ml.data import TARGET, load_dataset, split_dataset
-from iris_ml.evaluation import gate_metrics, probabilities_from_predictions
+from iris_ml.evaluation import (
+    gate_metrics,
+    log_classifier_evaluation,
+    probabilities_from_predictions,
+)
 from iris_ml.gate import GateDecision, decide, default_thresholds
 from iris_ml.model import ESTIMATOR_ARTIFACT, predictions_from_probabilities
 from iris_ml.settings import TrainSettings
@@ -56,6 +61,8 @@ class TrainResult:
     champion_metrics: dict[str, float] | None
     decision: GateDecision
     promoted_by: str | None  # "alias", "tag", or None when not promoted
+    # What this tracking server could not do and the run did differently, said once each.
+    notes: tuple[str, ...] = ()
 
 
 def build_pipeline(settings: TrainSettings) -> Pipeline:
@@ -87,6 +94,7 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
     training run spends its time is on record next to what it produced.
     """
     durations: dict[str, float] = {}
+    notes: list[str] = []
     frame = load_dataset()
     split = split_dataset(frame, settings.test_size, settings.seed)
     x_train = split.train[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
@@ -110,8 +118,8 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
             }
         )
         dataset = mlflow.data.from_pandas(frame, name="iris", targets=TARGET)
-        mlflow.log_input(dataset, context="training")
         mlflow.set_tag("dataset_digest", dataset.digest)
+        records_inputs = _log_dataset(dataset, notes)
 
         pipeline = build_pipeline(settings)
         with _timed(durations, "fit"), warnings.catch_warnings():
@@ -128,12 +136,25 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
                 pip_requirements=serving_requirements(),
             )
         with _timed(durations, "evaluate"):
-            _evaluate_with_mlflow(str(estimator_dir), split.test)
+            if records_inputs:
+                _evaluate_with_mlflow(str(estimator_dir), split.test)
+            else:
+                log_classifier_evaluation(split.test[TARGET], pipeline.predict_proba(x_test))
+                notes.append(
+                    "evaluated with scikit-learn (same metric and plot names): "
+                    "mlflow.models.evaluate logs its data as a run input, which this server refuses"
+                )
 
         candidate = gate_metrics(split.test[TARGET], pipeline.predict_proba(x_test))
         mlflow.log_metrics({f"gate_{k}": v for k, v in candidate.items()})
 
         client = MlflowClient()
+        route = registry.publish_route(mlflow.get_tracking_uri(), client, run.info.experiment_id)
+        if route == "run-artifacts":
+            notes.append(
+                "the model is logged as run artifacts and registered from runs:/ "
+                "(this tracking server has no logged-models API)"
+            )
         with _timed(durations, "score_champion"):
             champion = registry.resolve_alias(client, settings.model_name, settings.alias)
             champion_metrics = _champion_metrics(settings, champion, split.test)
@@ -150,7 +171,7 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
 
         with _timed(durations, "log_and_register"):
             version = registry.publish_model(
-                registry.publish_route(mlflow.get_tracking_uri()),
+                route,
                 settings.model_name,
                 _pyfunc_kwargs(estimator_dir, tmp, pipeline, split.test),
                 tags={
@@ -188,7 +209,23 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
         champion_metrics=champion_metrics,
         decision=decision,
         promoted_by=promoted_by,
+        notes=tuple(notes),
     )
+
+
+def _log_dataset(dataset: Any, notes: list[str]) -> bool:
+    """The dataset as the run's input; False where the tracking server cannot record inputs."""
+    try:
+        mlflow.log_input(dataset, context="training")
+    except MlflowException as exc:
+        if not registry.route_missing(exc):
+            raise
+        notes.append(
+            "the dataset is not logged as a run input (this tracking server has no "
+            "log-inputs route); its digest is in the tag dataset_digest"
+        )
+        return False
+    return True
 
 
 def _evaluate_with_mlflow(estimator_uri: str, test: pd.DataFrame) -> None:

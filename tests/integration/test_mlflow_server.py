@@ -9,33 +9,6 @@ from tests import procs
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def tracking_server(tmp_path):
-    port = procs.free_port()
-    cmd = [
-        str(procs.BIN / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{tmp_path}/server.db",
-        "--artifacts-destination",
-        str(tmp_path / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    # Job execution spawns a runner and seven huey consumers: not needed for tracking + registry.
-    env = procs.base_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-    proc = procs.Proc(cmd, env, tmp_path / "server.log", cwd=tmp_path)
-    try:
-        proc.wait_http(f"http://127.0.0.1:{port}/health", timeout=120)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stop()
-
-
 def test_train_register_and_serve_through_a_tracking_server(tracking_server, tmp_path):
     workdir = tmp_path / "client"
     workdir.mkdir()
