@@ -26,6 +26,10 @@ AZURE_KEY = "input_data"
 MAX_BODY_BYTES = 20 * 1024 * 1024
 
 _log = logging.getLogger("iris.score")
+_MODEL_FAILED = (
+    500,
+    {"error_code": "INTERNAL_ERROR", "message": "the model failed; see the deployment logs"},
+)
 _state: dict[str, Any] = {}
 
 
@@ -116,14 +120,13 @@ def score(
         return exc.status, {"error_code": "BAD_REQUEST", "message": str(exc)}
     except MlflowException as exc:
         status = exc.get_http_status_code()
-        status = status if 400 <= status < 500 else 400
-        return status, {"error_code": exc.error_code, "message": clean_message(exc.message)}
+        if 400 <= status < 500:  # the request's fault: say what is wrong with it
+            return status, {"error_code": exc.error_code, "message": clean_message(exc.message)}
+        _log.exception("scoring failed")  # the server's fault: a 5xx, details in the log only
+        return _MODEL_FAILED
     except Exception:  # the model failed on input it accepted: log it, answer without internals
         _log.exception("scoring failed")
-        return 500, {
-            "error_code": "INTERNAL_ERROR",
-            "message": "the model failed; see the deployment logs",
-        }
+        return _MODEL_FAILED
     return 200, {"predictions": predictions}
 
 
