@@ -21,7 +21,7 @@ from typing import Any
 from deploy.plan import EndpointState, PlanError, plan_deploy
 from deploy.settings import SPEC_DIR, AzureSettings, SettingsError, resolve_settings
 
-EXIT_OK, EXIT_ERROR, EXIT_SETTINGS, EXIT_ROLLED_BACK = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_SETTINGS, EXIT_ROLLED_BACK, EXIT_NOT_PROMOTED = 0, 1, 2, 3, 4
 
 
 def validate_specs(spec_dir: Path = SPEC_DIR, endpoint: str | None = None) -> list[str]:
@@ -73,6 +73,7 @@ def validate_specs(spec_dir: Path = SPEC_DIR, endpoint: str | None = None) -> li
             problems.append(
                 "deployment.yml: needs code_configuration and environment (no-code MLflow is not supported)"
             )
+        problems += [f"deployment.yml: {p}" for p in sizing_problems(deployment)]
     if not (spec_dir / "sample-request.json").is_file():
         problems.append("sample-request.json is missing")
     return problems
@@ -117,6 +118,44 @@ def resolve_champion(tracking_uri: str, settings: AzureSettings) -> str:
     return str(found.version)
 
 
+def sizing_problems(deployment: Any) -> list[str]:
+    """WORKER_COUNT must match the instance's vCPUs, and the concurrency the workers."""
+    from deploy.settings import INSTANCE_VCPUS
+
+    vcpus = INSTANCE_VCPUS.get(deployment.instance_type)
+    if vcpus is None:
+        return [f"instance_type {deployment.instance_type!r}: add its vCPUs to INSTANCE_VCPUS"]
+    workers = (deployment.environment_variables or {}).get("WORKER_COUNT")
+    problems = []
+    if workers != str(vcpus):
+        problems.append(
+            f"WORKER_COUNT is {workers!r}; {deployment.instance_type} has {vcpus} vCPUs "
+            "(azmlinfsrv runs one worker unless told)"
+        )
+    concurrency = getattr(deployment.request_settings, "max_concurrent_requests_per_instance", None)
+    if concurrency != vcpus:
+        problems.append(
+            f"max_concurrent_requests_per_instance is {concurrency}; match the {vcpus} workers"
+        )
+    return problems
+
+
+def gate_outcome(tracking_uri: str, job_name: str) -> str:
+    """'passed' or 'rejected': the gate tag train.py put on its run.
+
+    In Azure ML a job's name is its MLflow run id. The job command treats train.py's
+    exit 3 (rejected) as success, so a rejection is an outcome here, not a failed job.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        run = MlflowClient(tracking_uri=tracking_uri).get_run(job_name)
+    except MlflowException as exc:
+        raise SettingsError(f"cannot read the training run {job_name}: {exc.message}") from None
+    return run.data.tags.get("gate", "unknown (the run has no gate tag)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m deploy",
@@ -127,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resource-group", help="default: $AZURE_RESOURCE_GROUP or config.json")
     p.add_argument("--workspace", help="default: $AZUREML_WORKSPACE or config.json")
     p.add_argument(
-        "--endpoint", help="endpoint name (default: $IRIS_ENDPOINT_NAME or iris-classifier-ep)"
+        "--endpoint",
+        help="endpoint name, unique in its Azure region (default: $IRIS_ENDPOINT_NAME; required "
+        "for deploy, status, logs and teardown)",
     )
     p.add_argument("--model-name", default="iris-classifier")
     p.add_argument("--alias", default="champion")
@@ -158,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="percent of traffic mirrored to the new colour first (<= 50)",
+    )
+    deploy.add_argument(
+        "--keep-old",
+        action="store_true",
+        help="keep the previous colour (at 0%% traffic) for an instant rollback; it costs as "
+        "much as the live one and holds core quota (default: delete it after the switch)",
     )
     deploy.add_argument(
         "--dry-run", action="store_true", help="print the plan; no credentials, no changes"
@@ -210,10 +257,13 @@ def main(argv: Sequence[str] | None = None, ml_client: Any = None) -> int:
             )
             live = args.assume_live
             state = EndpointState(exists=bool(live), traffic={live: 100} if live else {})
-            plan = plan_deploy(state, version, canary=args.canary, mirror=args.mirror)
+            plan = plan_deploy(
+                state, version, canary=args.canary, mirror=args.mirror, keep_old=args.keep_old
+            )
             assumed = f"'{live}' live" if live else "a new endpoint"
             print(
-                f"Plan for endpoint {settings.endpoint}, {settings.model_name} version {version} "
+                f"Plan for endpoint {settings.endpoint or '<$IRIS_ENDPOINT_NAME>'}, "
+                f"{settings.model_name} version {version} "
                 f"(no credentials used; assuming {assumed}):"
             )
             for number, step in enumerate(plan.steps, 1):
@@ -231,6 +281,8 @@ def main(argv: Sequence[str] | None = None, ml_client: Any = None) -> int:
 def _with_client(args: argparse.Namespace, settings: AzureSettings, ml_client: Any) -> int:
     from deploy.orchestrate import Deployer, DeployError
 
+    if args.command in ("deploy", "status", "logs", "teardown"):
+        settings.require_endpoint()
     client = ml_client or make_ml_client(settings)
     deployer = Deployer(client, settings)
     try:
@@ -241,11 +293,18 @@ def _with_client(args: argparse.Namespace, settings: AzureSettings, ml_client: A
             print(f"Submitted job {job.name}: {getattr(job, 'studio_url', '')}")
             if not args.no_stream:
                 client.jobs.stream(job.name)
+                gate = gate_outcome(workspace_tracking_uri(client, settings), job.name)
+                print(f"Gate: {gate}")
+                if gate != "passed":
+                    print("Nothing to deploy: the champion did not change.")
+                    return EXIT_NOT_PROMOTED
         elif args.command == "deploy":
             version = args.version or resolve_champion(
                 workspace_tracking_uri(client, settings), settings
             )
-            plan = deployer.plan(version, canary=args.canary, mirror=args.mirror)
+            plan = deployer.plan(
+                version, canary=args.canary, mirror=args.mirror, keep_old=args.keep_old
+            )
             print(
                 f"Deploying {settings.model_name} version {version}: live={plan.live or 'none'}, new={plan.new}"
             )

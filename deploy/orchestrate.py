@@ -100,8 +100,12 @@ class Deployer:
             deployments=deployments,
         )
 
-    def plan(self, version: str, canary: int = 0, mirror: int = 0) -> DeployPlan:
-        return plan_deploy(self.endpoint_state(), version, canary=canary, mirror=mirror)
+    def plan(
+        self, version: str, canary: int = 0, mirror: int = 0, keep_old: bool = False
+    ) -> DeployPlan:
+        return plan_deploy(
+            self.endpoint_state(), version, canary=canary, mirror=mirror, keep_old=keep_old
+        )
 
     def execute(self, plan: DeployPlan) -> None:
         """Run every step; on a failure after the new colour exists, restore traffic and delete it."""
@@ -112,6 +116,12 @@ class Deployer:
                 self._run(step, plan)
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+                if step.kind == "delete_deployment":  # the new colour is live and stays live
+                    raise DeployError(
+                        f"'{plan.new}' is live, but retiring '{step.deployment}' failed: {reason}; "
+                        f"it still costs money until deleted (az ml online-deployment delete "
+                        f"-n {step.deployment} -e {self.settings.endpoint})"
+                    ) from None
                 if step.kind == "create_deployment":
                     created = True  # a half-provisioned deployment is cleaned up too
                 if not created:
@@ -149,6 +159,11 @@ class Deployer:
             self._set_endpoint(mirror=dict(step.traffic or {}))
         elif step.kind == "set_traffic":
             self._set_endpoint(traffic=dict(step.traffic or {}))
+        elif step.kind == "delete_deployment":
+            self._set_endpoint(traffic={plan.new: 100})  # no entry left for the old colour
+            self.ml_client.online_deployments.begin_delete(
+                name=step.deployment, endpoint_name=self.settings.endpoint
+            ).result()
 
     def smoke_test(self, deployment: str) -> None:
         body = self.ml_client.online_endpoints.invoke(

@@ -82,9 +82,19 @@ def live_colour(state: EndpointState) -> str | None:
 
 
 def plan_deploy(
-    state: EndpointState, version: str, *, canary: int = 0, mirror: int = 0
+    state: EndpointState,
+    version: str,
+    *,
+    canary: int = 0,
+    mirror: int = 0,
+    keep_old: bool = False,
 ) -> DeployPlan:
-    """Steps to put ``version`` live on the idle colour, with an optional mirror and canary stage."""
+    """Steps to put ``version`` live on the idle colour, with an optional mirror and canary stage.
+
+    Once the new colour takes all traffic the old one is deleted: an idle deployment
+    costs as much as a live one and holds its share of the core quota. ``keep_old``
+    keeps it for an instant rollback (a traffic switch instead of a new deployment).
+    """
     if not 0 <= canary < 100:
         raise PlanError(f"canary must be within 0..99 percent, got {canary}")
     live = live_colour(state)
@@ -107,4 +117,6 @@ def plan_deploy(
     final = {new: 100, **({live: 0} if live else {})}
     check_traffic(final)
     steps.append(Step("set_traffic", traffic=final))
+    if live and not keep_old:
+        steps.append(Step("delete_deployment", live))
     return DeployPlan(version, live, new, tuple(steps), rollback_traffic=dict(state.traffic))

@@ -34,7 +34,7 @@ class AzureSettings:
     subscription_id: str | None
     resource_group: str | None
     workspace: str | None
-    endpoint: str
+    endpoint: str | None  # unique per Azure region: no default can be right for everyone
     model_name: str = "iris-classifier"
     alias: str = "champion"
 
@@ -48,6 +48,14 @@ class AzureSettings:
             raise SettingsError(
                 "missing workspace settings: " + ", ".join(missing) + " (or a config.json)"
             )
+
+    def require_endpoint(self) -> str:
+        if not self.endpoint:
+            raise SettingsError(
+                f"no endpoint name: set --endpoint or ${ENV['endpoint']}; endpoint names are "
+                "unique per Azure region, so choose your own (3-32 characters, a letter first)"
+            )
+        return self.endpoint
 
 
 def validate_endpoint_name(name: str) -> str:
@@ -63,7 +71,6 @@ def resolve_settings(
     flags: Mapping[str, str | None],
     environ: Mapping[str, str] | None = None,
     config_path: Path | None = None,
-    default_endpoint: str = "iris-classifier-ep",
 ) -> AzureSettings:
     env = os.environ if environ is None else environ
     config: dict[str, str] = {}
@@ -82,7 +89,21 @@ def resolve_settings(
         subscription_id=pick("subscription_id"),
         resource_group=pick("resource_group"),
         workspace=pick("workspace"),
-        endpoint=validate_endpoint_name(pick("endpoint") or default_endpoint),
+        endpoint=validate_endpoint_name(endpoint) if (endpoint := pick("endpoint")) else None,
         model_name=flags.get("model_name") or "iris-classifier",
         alias=flags.get("alias") or "champion",
     )
+
+
+# vCPUs of the instance types a deployment may use (Azure's VM size pages: DSv2-series,
+# Fsv2-series). The inference server runs WORKER_COUNT processes: one per vCPU keeps
+# every core busy, and max_concurrent_requests_per_instance matches it so requests wait
+# in Azure's queue (max_queue_wait_ms) rather than inside one busy worker.
+INSTANCE_VCPUS: dict[str, int] = {
+    "Standard_DS2_v2": 2,
+    "Standard_DS3_v2": 4,
+    "Standard_DS4_v2": 8,
+    "Standard_F2s_v2": 2,
+    "Standard_F4s_v2": 4,
+    "Standard_F8s_v2": 8,
+}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 GOOD_ANSWER = json.dumps(
     {
@@ -37,6 +37,7 @@ class Workspace:
     calls: list[str] = field(default_factory=list)
     answers: dict[str, str] = field(default_factory=dict)  # deployment -> smoke-test body
     fail_provisioning: set[str] = field(default_factory=set)
+    fail_delete: bool = False
 
 
 class _Endpoints:
@@ -96,6 +97,13 @@ class _Deployments:
 
     def begin_delete(self, name: str, endpoint_name: str) -> Poller:
         self.ws.calls.append(f"deployments.delete {name}")
+        # Azure refuses to delete a deployment that still takes live traffic ("how to safely
+        # roll out online endpoints": set its traffic to 0 first).
+        endpoint = self.ws.endpoints.get(endpoint_name)
+        if endpoint is not None and (endpoint.traffic or {}).get(name, 0) > 0:
+            raise HttpResponseError(f"deployment {name} has traffic; set it to 0 first")
+        if self.ws.fail_delete:
+            raise HttpResponseError(f"deleting {name} failed")
         self.ws.deployments.pop(name, None)
         return Poller()
 

@@ -13,7 +13,13 @@ from deploy.orchestrate import (
     load_endpoint,
 )
 from deploy.plan import EndpointState, PlanError, check_traffic, plan_deploy
-from deploy.settings import AzureSettings, SettingsError, resolve_settings, validate_endpoint_name
+from deploy.settings import (
+    SPEC_DIR,
+    AzureSettings,
+    SettingsError,
+    resolve_settings,
+    validate_endpoint_name,
+)
 from tests.unit.fake_mlclient import FakeMLClient
 
 SETTINGS = AzureSettings("sub", "rg", "ws", "iris-test-ep")
@@ -42,17 +48,36 @@ def test_first_deploy_creates_endpoint_and_blue_then_sends_it_all_traffic():
     assert lines[0].startswith("[1/4] create the endpoint")
 
 
-def test_blue_to_green_success_keeps_blue_idle_for_a_fast_rollback():
+def test_blue_to_green_success_retires_blue_after_the_switch():
     client = live_on_blue()
     deployer = Deployer(client, SETTINGS, say=lambda s: None)
     plan = deployer.plan("4")
     assert (plan.live, plan.new) == ("blue", "green")
+    assert plan.steps[-1].describe() == "delete deployment 'blue'"
     deployer.execute(plan)
-    assert client.ws.endpoints["iris-test-ep"].traffic == {"green": 100, "blue": 0}
-    assert set(client.ws.deployments) == {"blue", "green"}
-    assert deployer.status()["deployments"] == {"blue": "3", "green": "4"}
+    assert client.ws.endpoints["iris-test-ep"].traffic == {"green": 100}
+    assert set(client.ws.deployments) == {"green"}  # no idle colour left costing money
+    assert deployer.status()["deployments"] == {"green": "4"}
     # The next deploy goes back to blue.
     assert deployer.plan("5").new == "blue"
+
+
+def test_keep_old_leaves_blue_idle_for_an_instant_rollback():
+    client = live_on_blue()
+    deployer = Deployer(client, SETTINGS, say=lambda s: None)
+    deployer.execute(deployer.plan("4", keep_old=True))
+    assert client.ws.endpoints["iris-test-ep"].traffic == {"green": 100, "blue": 0}
+    assert deployer.status()["deployments"] == {"blue": "3", "green": "4"}
+
+
+def test_a_failed_retirement_keeps_the_new_colour_live_and_says_what_is_left():
+    client = live_on_blue()
+    client.ws.fail_delete = True
+    deployer = Deployer(client, SETTINGS, say=lambda s: None)
+    with pytest.raises(DeployError) as info:
+        deployer.execute(deployer.plan("4"))
+    assert not info.value.rolled_back and "'green' is live" in str(info.value)
+    assert client.ws.endpoints["iris-test-ep"].traffic == {"green": 100}
 
 
 def test_smoke_test_failure_rolls_back_and_deletes_the_new_colour():
@@ -92,6 +117,7 @@ def test_canary_failure_returns_all_traffic_to_the_old_colour():
         "set_traffic",
         "smoke_test",
         "set_traffic",
+        "delete_deployment",
     ]
     answers = iter([None, None, WRONG])  # fails at the canary's smoke test
     original = client.online_endpoints.invoke
@@ -209,27 +235,49 @@ def test_specs_load_with_overrides():
     assert (d.name, d.endpoint_name, d.model) == ("green", "iris-test-ep", "iris-classifier:9")
 
 
-def test_train_submits_the_command_job_and_streams_its_logs(capsys):
+@pytest.mark.parametrize(("gate", "code"), [("passed", 0), ("rejected", 4)])
+def test_train_submits_the_command_job_streams_it_and_reads_the_gate(capsys, tmp_path, gate, code):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/ws.db"
+    store = MlflowClient(tracking_uri=uri)
+    run = store.create_run(store.create_experiment("iris-classifier"), tags={"gate": gate})
     submitted, streamed = [], []
 
     class Jobs:
         def create_or_update(self, job):
             submitted.append(job)
-            job.name = "iris-train-1"
+            job.name = run.info.run_id  # in Azure ML the job name is the MLflow run id
             return job
 
         def stream(self, name):
             streamed.append(name)
 
+    class Workspaces:
+        def get(self, name):
+            return type("W", (), {"mlflow_tracking_uri": uri})()
+
     client = FakeMLClient()
-    client.jobs = Jobs()
-    assert (
-        main(["--endpoint", "iris-test-ep", "train", "--compute", "cpu-small"], ml_client=client)
-        == 0
-    )
+    client.jobs, client.workspaces = Jobs(), Workspaces()
+    assert main(["train", "--compute", "cpu-small"], ml_client=client) == code
     [job] = submitted
     assert job.compute == "cpu-small"
     assert job.command.startswith("python train.py --C ${{inputs.C}}")
+    assert job.command.rstrip().endswith("|| test $? -eq 3")  # a rejection completes the job
     assert job.environment.conda_file is not None  # built from the project's conda.yaml
-    assert streamed == ["iris-train-1"]
-    assert "Submitted job iris-train-1" in capsys.readouterr().out
+    assert streamed == [run.info.run_id]
+    out = capsys.readouterr().out
+    assert f"Gate: {gate}" in out
+    assert ("Nothing to deploy" in out) is (gate == "rejected")
+
+
+def test_the_job_runs_on_serverless_compute_unless_a_cluster_is_named():
+    from azure.ai.ml import load_job
+
+    job = load_job(SPEC_DIR / "train-job.yml")
+    assert job.compute is None and job.resources.instance_type == "Standard_DS3_v2"
+
+
+def test_commands_that_touch_an_endpoint_need_its_name(capsys):
+    assert main(["status"], ml_client=FakeMLClient()) == 2
+    assert "unique per Azure region" in capsys.readouterr().err

@@ -42,6 +42,32 @@ def subcommands(parser_module: str) -> set[str]:
     return set(actions[0].choices) if actions else set()
 
 
+def deploy_flags(sub: str) -> set[str]:
+    """Every long option `python -m deploy <sub>` accepts, global ones included."""
+    from deploy.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    actions = [*parser._actions, *subparsers.choices[sub]._actions]
+    return {o for a in actions for o in a.option_strings if o.startswith("--")}
+
+
+def test_the_azure_walkthrough_names_every_setting_cd_needs():
+    text = (REPO / "docs" / "azure.md").read_text()
+    cd = (REPO / ".github" / "workflows" / "cd.yml").read_text()
+    for variable in set(re.findall(r"vars\.([A-Z_]+)", cd)):
+        assert f"`{variable}`" in text, f"docs/azure.md does not say to set {variable}"
+    from deploy.settings import ENV
+
+    for variable in ENV.values():
+        assert f"export {variable}=" in text, f"the walkthrough never sets {variable}"
+    assert "az ad sp create --id" in text and "Contributor role is needed" in text
+    credentials = next(
+        line for line in bash_lines(REPO / "docs" / "azure.md") if "get-credentials" in line
+    )
+    assert all(f in credentials for f in ('-n "$IRIS_ENDPOINT_NAME"', "-g ", "-w "))
+
+
 def test_mkdocs_builds_strict(tmp_path):
     result = subprocess.run(
         [str(BIN / "mkdocs"), "build", "--strict", "--site-dir", str(tmp_path / "site")],
@@ -88,6 +114,8 @@ def test_every_documented_command_exists(doc):
                     assert sub in deploy_cmds, (
                         f"{doc.name}: `python -m deploy {sub}` does not exist"
                     )
+                    unknown = {w for w in rest if w.startswith("--")} - deploy_flags(sub)
+                    assert not unknown, f"{doc.name}: `{line}` uses unknown flags {unknown}"
             if words[0].endswith("score-client"):
                 sub = next(
                     w for w in words[1:] if not w.startswith("-") and not w.startswith("http")
@@ -179,18 +207,43 @@ def test_ci_runs_the_makefile_commands_in_order():
 
 def test_cd_uses_oidc_a_guarded_environment_and_skips_when_unconfigured():
     wf = workflow("cd.yml")
-    deploy = wf["jobs"]["deploy"]
-    assert deploy["permissions"]["id-token"] == "write"
-    assert deploy["environment"] == "production"
-    assert deploy["if"] == "needs.check.outputs.configured == 'true'"
-    login = next(s for s in deploy["steps"] if s.get("uses", "").startswith("azure/login@"))
-    assert set(login["with"]) == {"client-id", "tenant-id", "subscription-id"}
     text = (REPO / ".github" / "workflows" / "cd.yml").read_text()
     assert "secrets." not in text and "AZURE_CREDENTIALS" not in text
-    assert "skipping CD" in text
+    assert "skipping CD" in text and "IRIS_ENDPOINT_NAME" in wf["jobs"]["check"]["steps"][0]["run"]
+    for name in ("train", "deploy"):  # each long phase logs in again: tokens expire
+        job = wf["jobs"][name]
+        assert job["permissions"]["id-token"] == "write"
+        assert job["environment"] == "production"
+        logins = [s for s in job["steps"] if s.get("uses", "").startswith("azure/login@")]
+        assert len(logins) == 1 and set(logins[0]["with"]) == {
+            "client-id",
+            "tenant-id",
+            "subscription-id",
+        }
+        checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
+        assert checkout["with"]["ref"] == "${{ env.COMMIT }}"  # the commit CI passed on
+    assert wf["jobs"]["train"]["if"] == "needs.check.outputs.configured == 'true'"
+    assert wf["jobs"]["deploy"]["if"] == "needs.train.outputs.promoted == 'true'"
+    deploy = wf["jobs"]["deploy"]
     runs = [s["run"] for s in deploy["steps"] if "run" in s]
     targets = makefile_targets()
     for r in runs:
         if r.startswith("make "):
             assert r.split()[1] in targets
     assert any("azure-deploy" in r for r in runs) and any("GITHUB_STEP_SUMMARY" in r for r in runs)
+
+
+def test_cd_runs_only_after_ci_succeeded_and_a_gate_rejection_is_green():
+    wf = workflow("cd.yml")
+    triggers = wf[True] if True in wf else wf["on"]
+    assert "push" not in triggers
+    assert triggers["workflow_run"] == {
+        "workflows": [workflow("ci.yml")["name"]],
+        "types": ["completed"],
+        "branches": ["main"],
+    }
+    assert "workflow_run.conclusion == 'success'" in wf["jobs"]["check"]["if"]
+    assert wf["env"]["COMMIT"] == "${{ github.event.workflow_run.head_sha || github.sha }}"
+    train = next(s for s in wf["jobs"]["train"]["steps"] if s.get("id") == "train")["run"]
+    # `python -m deploy train` exits 4 when the gate rejected the model (tests/unit/test_deploy.py)
+    assert '"$code" -eq 4' in train and "promoted=false" in train and "exit 0" in train
