@@ -152,8 +152,9 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
         route = registry.publish_route(mlflow.get_tracking_uri(), client, run.info.experiment_id)
         if route == "run-artifacts":
             notes.append(
-                "the model is logged as run artifacts and registered from runs:/ "
-                "(this tracking server has no logged-models API)"
+                "the model is logged as run artifacts and registered from runs:/ (the "
+                "run-artifacts route: an azureml: URI, a server without logged models, or "
+                f"${registry.PUBLISH_ROUTE_ENV})"
             )
         with _timed(durations, "score_champion"):
             champion = registry.resolve_alias(client, settings.model_name, settings.alias)

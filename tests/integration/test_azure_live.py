@@ -41,3 +41,34 @@ def test_champion_resolves_in_the_workspace_registry(ml_client):
     settings = resolve_settings({})
     version = resolve_champion(workspace_tracking_uri(ml_client, settings), settings)
     assert version.isdigit()
+
+
+def test_the_workspace_refuses_what_the_azure_shaped_server_refuses(ml_client):
+    """What tests/azure_shaped.py assumes, asked of the real endpoint: each route it refuses
+    answers ENDPOINT_NOT_FOUND here too (or, if Azure has added it since, this says which)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from deploy.cli import workspace_tracking_uri
+    from deploy.settings import resolve_settings
+
+    settings = resolve_settings({})
+    uri = workspace_tracking_uri(ml_client, settings)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.get_experiment_by_name("iris-classifier")
+    assert experiment is not None, "train once (make azure-train) before this test"
+    calls = {
+        "aliases": lambda: client.get_model_version_by_alias(settings.model_name, "champion"),
+        "logged models": lambda: client.search_logged_models(
+            experiment_ids=[experiment.experiment_id], max_results=1
+        ),
+    }
+    supported = []
+    for name, call in calls.items():
+        try:
+            call()
+            supported.append(name)
+        except MlflowException as exc:
+            if exc.error_code != "ENDPOINT_NOT_FOUND":
+                supported.append(f"{name} (answered {exc.error_code})")
+    assert not supported, f"the workspace now answers {supported}: update tests/azure_shaped.py"

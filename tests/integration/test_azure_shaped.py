@@ -69,6 +69,7 @@ def test_training_twice_and_deploy_against_an_azure_shaped_server(
         }
         assert tagged == (set() if aliases else {"3"})  # the tag moved; one champion
 
+    print("\n" + "\n".join(azure.log))  # the proxy's log: every refused route, with its reason
     refused = set(azure.refused)
     assert "POST /api/2.0/mlflow/runs/log-inputs" in refused
     assert "POST /api/2.0/mlflow/logged-models/search" in refused

@@ -21,6 +21,14 @@ def test_publish_route_is_chosen_from_the_tracking_uri():
     assert registry.publish_route("http://127.0.0.1:5000") == "logged-model"
 
 
+def test_the_route_override_is_checked(monkeypatch):
+    monkeypatch.setenv(registry.PUBLISH_ROUTE_ENV, "run-artifacts")
+    assert registry.publish_route("sqlite:///mlflow.db") == "run-artifacts"
+    monkeypatch.setenv(registry.PUBLISH_ROUTE_ENV, "s3")
+    with pytest.raises(ValueError, match="expected one of"):
+        registry.publish_route("sqlite:///mlflow.db")
+
+
 def test_run_artifacts_route_registers_a_servable_model(tmp_path, monkeypatch):
     import mlflow
     import pandas as pd
@@ -30,7 +38,7 @@ def test_run_artifacts_route_registers_a_servable_model(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    monkeypatch.setattr(registry, "publish_route", lambda uri: "run-artifacts")
+    monkeypatch.setenv(registry.PUBLISH_ROUTE_ENV, "run-artifacts")  # the documented override
     mlflow.set_tracking_uri(None)
     try:
         result = train(TrainSettings())
