@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from iris_ml.contract import (
     FEATURE_NAMES,
@@ -67,11 +67,9 @@ class ScoredTable:
     cells: list[list[object]]
     errors: list[RowError]
     scored: int
-    feature_columns: tuple[int, ...] = ()  # positions of the four features in the input
-
-    @property
-    def answer_columns(self) -> list[str]:
-        return self.columns[-len(RESULT_COLUMNS) :]
+    # Where the four features are among the input columns, in FEATURE_NAMES order
+    # (empty when the input does not have all four as columns).
+    feature_columns: tuple[int, ...] = ()
 
     @property
     def input_columns(self) -> list[str]:
@@ -185,14 +183,12 @@ def score_csv(
     return table
 
 
-def _records(reader: Iterator[list[str]]) -> Iterator[list[str]]:
-    """The reader's records, its failures turned into one sentence each."""
-    line_num = getattr(reader, "line_num", 0)
+def _records(reader: Any) -> Iterator[list[str]]:
+    """A csv.reader's records, its failures turned into one sentence each."""
     try:
         yield from reader
-    except csv.Error as exc:
-        line = getattr(reader, "line_num", line_num)  # counts the line it failed on
-        raise TableError(f"CSV line {line}: {exc}") from None
+    except csv.Error as exc:  # line_num already counts the line it failed on
+        raise TableError(f"CSV line {reader.line_num}: {exc}") from None
     except UnicodeDecodeError as exc:
         # Text is decoded a block at a time: the line is not known, the byte is.
         raise TableError(
@@ -201,7 +197,7 @@ def _records(reader: Iterator[list[str]]) -> Iterator[list[str]]:
         ) from None
 
 
-def _read_header(reader: Iterator[list[str]]) -> list[str]:
+def _read_header(reader: Any) -> list[str]:
     header = next(_records(reader), None)
     if header:
         header[0] = header[0].removeprefix("\ufeff")  # Excel's "CSV UTF-8" byte-order mark
@@ -266,7 +262,8 @@ def score_records(
                 None,
             )
 
-    positions = tuple(i for i, c in enumerate(columns) if c in FEATURE_NAMES)
+    named = list(columns)
+    positions = tuple(map(named.index, FEATURE_NAMES)) if set(FEATURE_NAMES) <= set(named) else ()
     return _score_rows(
         client, list(columns), rows(), stop_at_first_error, on_progress, on_rows, positions
     )

@@ -48,6 +48,7 @@ SPECIES_COLOURS = {
     "virginica": "#2ca02c",
 }
 NOT_SCORED = "not scored"
+VIEW_ROWS = 1_000  # rows the page's table shows; the summary and the download cover all
 PICTURE_AXES = ("petal_length", "petal_width")
 _BAD_ROW_STYLE = "background-color: #fde2e1"
 
@@ -122,6 +123,8 @@ def score_file(
 def summarize(table: ScoredTable) -> str:
     counts = Counter(table.value(r, "species") for r in range(len(table.cells)))
     text = f"Scored {table.scored} of {len(table.cells)} row(s)."
+    if len(table.cells) > VIEW_ROWS:
+        text += f" The table shows the first {VIEW_ROWS:,}; the download has every row."
     if table.scored:
         text += " " + ", ".join(f"{s}: {counts[s]}" for s in SPECIES) + "."
     by_line = {e.row: e.line for e in table.errors}
@@ -138,12 +141,13 @@ def batch_view(table: ScoredTable) -> Any:
     """The table for the page: species, its probability and the problem first, then the input.
 
     Probabilities read as percentages (the download keeps every digit); rows that were
-    not scored are shaded.
+    not scored are shaded. The first VIEW_ROWS rows only: a page cannot show 50,000
+    readable rows (and pandas stops styling past 262,144 cells); the download has all.
     """
     import pandas as pd
 
     columns = ["species", "probability", "problem", *table.input_columns]
-    rows = [_view_row(table, r) for r in range(len(table.cells))]
+    rows = [_view_row(table, r) for r in range(min(len(table.cells), VIEW_ROWS))]
     frame = pd.DataFrame(rows, columns=pd.Index(columns, dtype=object), dtype=object)
     return frame.style.apply(lambda row: [_BAD_ROW_STYLE if row.iloc[2] else ""] * len(row), axis=1)
 

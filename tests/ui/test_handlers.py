@@ -11,6 +11,8 @@ from score_client import ScoringClient
 from ui import UISettings
 from ui.app import (
     MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_ROWS,
+    VIEW_ROWS,
     batch_picture,
     batch_view,
     percent,
@@ -199,3 +201,17 @@ def test_the_batch_picture_is_the_scored_flowers_over_fishers(tmp_path):
 )
 def test_percentages_never_round_to_a_false_zero_or_hundred(probability, text):
     assert percent(probability) == text
+
+
+def test_a_full_size_upload_renders_on_the_page(tmp_path):
+    """50,000 rows: the page shows the first VIEW_ROWS (pandas stops styling past 262,144
+    cells, which Gradio's table then fails on); the summary and the download cover all."""
+    src = tmp_path / "big.csv"
+    rows = "".join(f"{i:05d},5.1,3.5,1.4,0.2\n" for i in range(MAX_UPLOAD_ROWS - 1))
+    src.write_text("id," + ",".join(FEATURE_NAMES) + "\n" + rows + "last,5.1,x,1.4,0.2\n")
+    table, written, summary = score_file(fake_client(answering), str(src), tmp_path / "out")
+    shown = gr.Dataframe(interactive=False).postprocess(batch_view(table))
+    assert len(shown.data) == VIEW_ROWS and shown.data[0][3] == "00000"
+    assert f"Scored {MAX_UPLOAD_ROWS - 1} of {MAX_UPLOAD_ROWS} row(s)" in summary
+    assert "the download has every row" in summary and f"line {MAX_UPLOAD_ROWS + 1}:" in summary
+    assert len(written.read_text().splitlines()) == MAX_UPLOAD_ROWS + 1
