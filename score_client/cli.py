@@ -129,12 +129,19 @@ def _score_input(
         records = data if isinstance(data, list) else [data]
     return score_records(
         client,
-        FEATURE_NAMES,
+        record_columns(records),
         records,
         stop_at_first_error=not args.skip_invalid,
         on_progress=_Progress(sys.stderr),
         on_rows=on_rows,
     )
+
+
+def record_columns(records: list[object]) -> list[str]:
+    """Every key of the row objects, in order of first appearance (the features first if absent):
+    keys beside the features (an id) come back with the answers."""
+    columns = dict.fromkeys(k for r in records if isinstance(r, dict) for k in r)
+    return list(columns) or list(FEATURE_NAMES)
 
 
 class _Progress:

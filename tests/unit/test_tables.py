@@ -413,3 +413,21 @@ def test_the_cli_progress_shows_rows_speed_and_time_left_on_a_terminal_only(tmp_
     )
     assert re.fullmatch(r"\x1b\[K5,000 rows scored, [\d,]+ rows/s, done in [\d.]+ s\n", last)
     assert silent.getvalue() == ""  # not a terminal: nothing on stderr
+
+
+def test_json_rows_keep_their_other_keys_in_every_output_format(monkeypatch, tmp_path, capsys):
+    serve_echo(monkeypatch, [])
+    source = tmp_path / "rows.json"
+    flower_row = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+    source.write_text(json.dumps([{"id": "00123", **flower_row, "note": "1e3"}]))
+    for fmt in ("json", "csv", "table"):
+        code = main(
+            ["--url", "http://127.0.0.1:9", "predict", "--json", str(source), "--format", fmt]
+        )
+        out = capsys.readouterr().out
+        assert code == 0 and "00123" in out and "1e3" in out, (fmt, out)
+    code = main(
+        ["--url", "http://127.0.0.1:9", "predict", "--json", str(source), "--format", "json"]
+    )
+    [row] = json.loads(capsys.readouterr().out)
+    assert list(row)[:6] == ["id", *flower_row, "note"] and row["id"] == "00123"
