@@ -136,26 +136,13 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
                 pip_requirements=serving_requirements(),
             )
         with _timed(durations, "evaluate"):
-            if records_inputs:
-                _evaluate_with_mlflow(str(estimator_dir), split.test)
-            else:
-                log_classifier_evaluation(split.test[TARGET], pipeline.predict_proba(x_test))
-                notes.append(
-                    "evaluated with scikit-learn (same metric and plot names): "
-                    "mlflow.models.evaluate logs its data as a run input, which this server refuses"
-                )
+            _evaluate(records_inputs, estimator_dir, split.test, pipeline, notes)
 
         candidate = gate_metrics(split.test[TARGET], pipeline.predict_proba(x_test))
         mlflow.log_metrics({f"gate_{k}": v for k, v in candidate.items()})
 
         client = MlflowClient()
-        route = registry.publish_route(mlflow.get_tracking_uri(), client, run.info.experiment_id)
-        if route == "run-artifacts":
-            notes.append(
-                "the model is logged as run artifacts and registered from runs:/ (the "
-                "run-artifacts route: an azureml: URI, a server without logged models, or "
-                f"${registry.PUBLISH_ROUTE_ENV})"
-            )
+        route = _publish_route(client, run.info.experiment_id, notes)
         with _timed(durations, "score_champion"):
             champion = registry.resolve_alias(client, settings.model_name, settings.alias)
             champion_metrics = _champion_metrics(settings, champion, split.test)
@@ -211,6 +198,36 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
         decision=decision,
         promoted_by=promoted_by,
         notes=tuple(notes),
+    )
+
+
+def _publish_route(client: MlflowClient, experiment_id: str, notes: list[str]) -> Any:
+    route = registry.publish_route(mlflow.get_tracking_uri(), client, experiment_id)
+    if route == "run-artifacts":
+        notes.append(
+            "the model is logged as run artifacts and registered from runs:/ (the "
+            "run-artifacts route: an azureml: URI, a server without logged models, or "
+            f"${registry.PUBLISH_ROUTE_ENV})"
+        )
+    return route
+
+
+def _evaluate(
+    records_inputs: bool,
+    estimator_dir: Path,
+    test: pd.DataFrame,
+    pipeline: Pipeline,
+    notes: list[str],
+) -> None:
+    """MLflow's evaluation where the server records inputs, else the same with scikit-learn."""
+    if records_inputs:
+        _evaluate_with_mlflow(str(estimator_dir), test)
+        return
+    features = test[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    log_classifier_evaluation(test[TARGET], pipeline.predict_proba(features))
+    notes.append(
+        "evaluated with scikit-learn (same metric and plot names): "
+        "mlflow.models.evaluate logs its data as a run input, which this server refuses"
     )
 
 

@@ -76,9 +76,14 @@ class ScoredTable:
         return self.columns[: -len(RESULT_COLUMNS)]
 
     @property
-    def rows(self) -> list[dict[str, object]]:
+    def probability_columns(self) -> slice:
+        """Where ``proba_<species>`` are in each row of ``cells`` (SPECIES order)."""
         start = len(self.columns) - len(RESULT_COLUMNS)
-        probabilities = slice(start + _PROBABILITY_COLUMNS.start, start + _PROBABILITY_COLUMNS.stop)
+        return slice(start + _PROBABILITY_COLUMNS.start, start + _PROBABILITY_COLUMNS.stop)
+
+    @property
+    def rows(self) -> list[dict[str, object]]:
+        probabilities = self.probability_columns
         records = []
         for cells in self.cells:
             row = list(cells)

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from iris_ml.contract import FEATURE_NAMES, FEATURES, SPECIES
+from iris_ml.contract import FEATURE_NAMES, FEATURES
 from score_client._client import ScoringClient, describe_error
 from score_client._exceptions import (
     APIConnectionError,
@@ -196,8 +196,7 @@ def _write_table(out: TextIO, table: ScoredTable, with_errors: bool, fmt: str) -
         out.write("\n")
         return
     # Input cells as read; only the probabilities are rounded for the eye.
-    first_probability = len(table.input_columns) + 1
-    probabilities = range(first_probability, first_probability + len(SPECIES))
+    probabilities = range(*table.probability_columns.indices(len(table.columns)))
     cells = [
         [_rounded(v) if i in probabilities else _text(v) for i, v in enumerate(row[: len(columns)])]
         for row in table.cells
