@@ -57,8 +57,9 @@ class ScoredTable:
 
     ``cells`` hold each input row exactly as read (CSV text, or the JSON values of
     records), then the answers: species, the probabilities as the server wrote
-    them, the model version and the error. ``rows`` gives records with the feature
-    columns and probabilities as numbers. ``columns[-len(RESULT_COLUMNS):]`` are the
+    them, the model version and the error. ``rows`` gives records in which the
+    scored rows' features and probabilities are numbers; a row not scored keeps its
+    text as read. ``columns[-len(RESULT_COLUMNS):]`` are the
     answer columns; an answer column whose name the input already uses is renamed
     (``species_scored``), so no input column is lost.
     """
@@ -87,11 +88,11 @@ class ScoredTable:
         records = []
         for cells in self.cells:
             row = list(cells)
-            for i in self.feature_columns:
-                if type(row[i]) is str:
-                    row[i] = _number_or_text(row[i])  # type: ignore[index]
-            if row[probabilities.start] != "":  # scored
+            if row[probabilities.start] != "":  # scored: its features are the numbers sent
                 row[probabilities] = map(float, row[probabilities])  # type: ignore[arg-type]
+                for i in self.feature_columns:
+                    if type(row[i]) is str:
+                        row[i] = float(row[i])  # type: ignore[arg-type]
             records.append(dict(zip(self.columns, row, strict=True)))
         return records
 
@@ -116,11 +117,6 @@ def parse_number(text: str) -> object:
         except ValueError:
             pass
     return None if text.strip() == "" else text
-
-
-def _number_or_text(text: str) -> object:
-    value = parse_number(text)
-    return text if value is None else value
 
 
 def _feature_values(cells: list[str], positions: Sequence[int]) -> list[object]:

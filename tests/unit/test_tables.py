@@ -431,3 +431,18 @@ def test_json_rows_keep_their_other_keys_in_every_output_format(monkeypatch, tmp
     )
     [row] = json.loads(capsys.readouterr().out)
     assert list(row)[:6] == ["id", *flower_row, "note"] and row["id"] == "00123"
+
+
+@pytest.mark.parametrize("typed", ["nan", "inf", "1e3", "-0"])
+def test_a_refused_feature_keeps_its_text_in_json_output(monkeypatch, tmp_path, capsys, typed):
+    """Only scored rows have numbers to show; a refused cell is shown as typed (and JSON stays
+    valid: no NaN or Infinity literals)."""
+    serve_echo(monkeypatch, [])
+    source = tmp_path / "in.csv"
+    source.write_text(f"{HEADER}\n{typed},3.5,1.4,0.2\n5.10,3.5,1.4,0.2\n")
+    argv = ["--url", "http://127.0.0.1:9", "predict", "--csv", str(source), "--skip-invalid"]
+    assert main([*argv, "--format", "json"]) == 3
+    out = capsys.readouterr().out
+    refused, scored = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert refused["sepal_length"] == typed and refused["species"] == ""
+    assert scored["sepal_length"] == 5.1 and scored["species"] == "setosa"
