@@ -27,14 +27,24 @@ UI_PORT ?= 7860
 WORKERS ?= 0
 TRAIN_ARGS ?=
 SERVE_ARGS ?=
+# make serve: FOLLOW=1 swaps to the new champion when the alias moves; VERSION=N pins one.
+FOLLOW ?= 1
+VERSION ?=
+# The UI's endpoint: the server `make serve` starts with the same HOST and PORT.
+SCORING_URI ?= http://$(HOST):$(PORT)/invocations
+# make tracking-server: a team's mlflow server (docs/team.md). The backend store comes from
+# MLFLOW_BACKEND_STORE_URI (it holds a password: keep it out of argv).
+TRACKING_PORT ?= 5000
+ARTIFACTS_DESTINATION ?= $(CURDIR)/mlartifacts
+REASON ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: help setup uv-cache train train-uv serve ui demo test test-unit test-integration lint secrets format docs bench soak clean azure-validate azure-train azure-deploy
+.PHONY: help setup uv-cache train train-uv serve ui demo tracking-server champion champion-history champion-set rollback test test-unit test-integration lint secrets format docs bench soak clean azure-validate azure-train azure-deploy
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv and install the pinned dependencies (requirements.lock)
 
@@ -58,16 +68,34 @@ uv-cache: ## resolve conda.yaml's packages once so `mlflow run --env-manager uv`
 	  | $(BIN)/uv pip compile --quiet - --constraint requirements.lock --python $(PY) --output-file /dev/null
 
 train: setup ## run the MLflow Project: train, evaluate, register, gate, promote
+	$(PY) -m iris_ml.tracking
 	$(BIN)/mlflow run . --env-manager local $(TRAIN_ARGS)
 
 train-uv: setup ## the MLflow Project in a fresh uv venv built from conda.yaml, held to the lock
 	UV_CONSTRAINT=$(CURDIR)/requirements.lock PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow run . --env-manager uv $(TRAIN_ARGS)
 
-serve: setup ## serve the champion with mlflow models serve (HOST, PORT, WORKERS, SERVE_ARGS)
-	$(PY) -m iris_ml.serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(SERVE_ARGS)
+serve: setup ## serve the champion, following the alias (HOST, PORT, WORKERS, FOLLOW, VERSION, SERVE_ARGS)
+	$(PY) -m iris_ml.serve --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+	  $(if $(VERSION),--version $(VERSION),$(if $(filter 1,$(FOLLOW)),--follow)) $(SERVE_ARGS)
 
-ui: setup ## the Gradio page, against SCORING_URI (default: the local server)
-	$(PY) -m ui --host $(HOST) --port $(UI_PORT)
+ui: setup ## the Gradio page on UI_PORT, against SCORING_URI (default: make serve's HOST and PORT)
+	SCORING_URI="$(SCORING_URI)" $(PY) -m ui --host $(HOST) --port $(UI_PORT)
+
+tracking-server: setup ## a team's mlflow server: checks MLFLOW_BACKEND_STORE_URI and the artifacts destination first
+	$(PY) -m iris_ml.tracking_server --host $(HOST) --port $(TRACKING_PORT) \
+	  --artifacts-destination "$(ARTIFACTS_DESTINATION)"
+
+champion: setup ## which version is champion, since when, its metrics and gate decision
+	$(PY) -m iris_ml.champion show
+
+champion-history: setup ## every move of the champion alias: when, from which version, who, why
+	$(PY) -m iris_ml.champion history
+
+champion-set: setup ## make VERSION the champion (REASON required; FORCE=1 for a version the gate rejected)
+	$(PY) -m iris_ml.champion set "$(VERSION)" --reason "$(REASON)" $(if $(filter 1,$(FORCE)),--force)
+
+rollback: setup ## move the champion back to the version before its last move (REASON)
+	$(PY) -m iris_ml.champion rollback $(if $(REASON),--reason "$(REASON)")
 
 demo: setup ## train + register + promote, then serve the champion and the UI until Ctrl-C
 	$(BIN)/mlflow run . --env-manager local $(TRAIN_ARGS) || test $$? -eq 1

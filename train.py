@@ -109,8 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train.py: {exc}", file=sys.stderr)
         return 2
 
+    import mlflow
+
+    from iris_ml.tracking import TrackingUnavailable, check_tracking_uri
     from iris_ml.training import train
 
+    try:
+        check_tracking_uri(mlflow.get_tracking_uri())
+    except TrackingUnavailable as exc:
+        print(f"train.py: {exc}", file=sys.stderr)
+        return 1
     commit = _git_commit()
     result = train(settings, tags={"git_commit": commit} if commit else None)
     for note in result.notes:

@@ -61,6 +61,13 @@ FEATURES: tuple[Feature, ...] = (
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 SPECIES: tuple[str, ...] = ("setosa", "versicolor", "virginica")
+# The first flower of each species in Fisher's data (rows 1, 51, 101), in FEATURE_NAMES order:
+# any model worth serving names them right.
+TEXTBOOK_FLOWERS: tuple[tuple[tuple[float, float, float, float], str], ...] = (
+    ((5.1, 3.5, 1.4, 0.2), "setosa"),
+    ((7.0, 3.2, 4.7, 1.4), "versicolor"),
+    ((6.3, 3.3, 6.0, 2.5), "virginica"),
+)
 
 # Keys of one prediction in a response: {"species": ..., "probabilities": {...}}
 SPECIES_KEY = "species"

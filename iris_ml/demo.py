@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     scoring_url = f"http://{args.host}:{args.port}/invocations"
     ui_url = f"http://{args.host}:{args.ui_port}/"
     serve_cmd = [sys.executable, "-m", "iris_ml.serve", "--host", args.host]
-    serve_cmd += ["--port", str(args.port), "--workers", str(args.workers)]
+    serve_cmd += ["--port", str(args.port), "--workers", str(args.workers), "--follow"]
     ui_cmd = [sys.executable, "-m", "ui", "--host", args.host, "--port", str(args.ui_port)]
     ui_env = {**os.environ, "SCORING_URI": scoring_url}
 

@@ -1,9 +1,15 @@
 """Serve the registered champion with MLflow's scoring server (``python -m iris_ml.serve``).
 
-The launcher resolves the alias to a version once and serves exactly that
-version, so the version the model reports is the one answering (MLflow's
+The launcher resolves the alias (or takes ``--version N``) and serves exactly
+that version, so the version the model reports is the one answering (MLflow's
 ``SERVING_MODEL_CONFIG`` hands it to the model). It binds to 127.0.0.1 unless
 told otherwise and runs one uvicorn worker per core.
+
+Without ``--follow`` the alias is resolved once, at start: moving it later
+changes nothing until a restart. With ``--follow`` (what ``make serve`` and
+``make demo`` use) the server watches the alias and swaps every worker to the
+new version once each has loaded and checked it, without failing a request
+(``iris_ml/follow.py``).
 
 By default it starts the same command ``mlflow models serve --env-manager local``
 starts (MLflow's ``scoring_server.get_cmd``: uvicorn running
@@ -30,6 +36,8 @@ from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5001
+MLFLOW_APP = "mlflow.pyfunc.scoring_server.app:app"
+FOLLOW_APP = "iris_ml.follow:create_app"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class ServeSettings:
     keep_alive: int = 65
     # One log line per request costs ~5% of a one-row request's latency; off unless asked.
     access_log: bool = False
+    follow: bool = False
+    follow_interval: float = 10.0  # seconds between looks at the registry
 
     @property
     def worker_count(self) -> int:
@@ -129,6 +139,51 @@ def download_model(model_name: str, version: str, source: str) -> str:
     return str(target)
 
 
+def follow_state_dir() -> Path:
+    """A folder the workers share, named after the server's pid; stale ones are removed."""
+    parent = Path(tempfile.gettempdir()) / "iris-ml-serve"
+    parent.mkdir(exist_ok=True)
+    for old in parent.iterdir():
+        if old.name.isdigit() and not _pid_alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    # The launcher's pid is the server's: os.execve below keeps it.
+    state = parent / str(os.getpid())
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir()
+    return state
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def follow_command(
+    settings: ServeSettings, version: str, source: str, local: str
+) -> tuple[list[str], dict[str, str]]:
+    """MLflow's command with our factory in place of MLflow's app module (same server, same app)."""
+    from iris_ml.follow import FOLLOW_ENV, FollowConfig
+
+    argv, extra = uvicorn_command(settings, local)
+    argv = [arg for arg in argv if arg != MLFLOW_APP] + ["--factory", FOLLOW_APP]
+    config = FollowConfig(
+        state_dir=str(follow_state_dir()),
+        model_name=settings.model_name,
+        alias=settings.alias,
+        version=version,
+        source=source,
+        local_path=local,
+        workers=settings.worker_count,
+        interval=settings.follow_interval,
+    )
+    return argv, {**extra, FOLLOW_ENV: config.to_env()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = ServeSettings()
     p = argparse.ArgumentParser(
@@ -137,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model-name", default=d.model_name)
-    p.add_argument("--alias", default=d.alias)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--alias", default=d.alias, help="serve the version this alias names")
+    which.add_argument("--version", help="serve this registered version (pinned: no --follow)")
     p.add_argument(
         "--host",
         default=d.host,
@@ -163,6 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-path", help="serve this local MLflow model folder instead of the registry's alias"
     )
     p.add_argument(
+        "--follow",
+        action="store_true",
+        help="watch the alias; when it moves, load and check the new version, then swap it in",
+    )
+    p.add_argument(
+        "--follow-interval",
+        type=float,
+        default=d.follow_interval,
+        help="seconds between looks at the registry with --follow",
+    )
+    p.add_argument(
         "--via-mlflow-cli",
         action="store_true",
         help="run `mlflow models serve` itself (keeps the CLI parent process)",
@@ -170,8 +238,38 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _refusal(args: argparse.Namespace) -> str | None:
+    if args.follow and (args.version or args.model_path):
+        return "--follow watches an alias: it cannot be combined with --version or --model-path"
+    if args.follow and args.via_mlflow_cli:
+        return "--follow needs the project's launcher: drop --via-mlflow-cli"
+    return None
+
+
+def _pick_version(settings: ServeSettings, pinned: str | None) -> tuple[str, str] | str:
+    """(version, source) to serve, or the sentence saying why there is none."""
+    if pinned is None:
+        found = resolve_version(settings.model_name, settings.alias)
+        if found is None:
+            return (
+                f"No version of '{settings.model_name}' carries the alias '{settings.alias}'. "
+                "Train one first: make train"
+            )
+        return found
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        found_version = MlflowClient().get_model_version(settings.model_name, pinned)
+    except MlflowException:
+        return f"'{settings.model_name}' has no version {pinned}."
+    return str(found_version.version), str(found_version.source)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A progress bar per download is noise in a server's log (the workers inherit this).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = ServeSettings(
         model_name=args.model_name,
         alias=args.alias,
@@ -181,35 +279,38 @@ def main(argv: list[str] | None = None) -> int:
         timeout=args.timeout,
         keep_alive=args.keep_alive,
         access_log=args.access_log,
+        follow=args.follow,
+        follow_interval=args.follow_interval,
     )
+    if refusal := _refusal(args):
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     if args.model_path:
-        version, local, uri = None, args.model_path, args.model_path
+        version, source, local, uri = None, "", args.model_path, args.model_path
         label = args.model_path
     else:
-        resolved = resolve_version(settings.model_name, settings.alias)
-        if resolved is None:
-            print(
-                f"No version of '{settings.model_name}' carries the alias '{settings.alias}'. Train one first: make train",
-                file=sys.stderr,
-            )
+        picked = _pick_version(settings, args.version)
+        if isinstance(picked, str):
+            print(picked, file=sys.stderr)
             return 1
-        version, source = resolved
+        version, source = picked
         uri = f"models:/{settings.model_name}/{version}"
         local = (
             None if args.via_mlflow_cli else download_model(settings.model_name, version, source)
         )
-        label = f"{settings.model_name} version {version} ('{settings.alias}')"
+        how = f"version {args.version}, pinned" if args.version else f"'{settings.alias}'"
+        label = f"{settings.model_name} version {version} ({how})"
     if args.via_mlflow_cli:
-        command, extra_env = (
-            mlflow_cli_command(settings, uri),
-            serving_env(version, settings),
-        )
+        command, extra_env = mlflow_cli_command(settings, uri), {}
+    elif settings.follow:
+        command, extra_env = follow_command(settings, str(version), source, str(local))
     else:
-        command, extra_env = uvicorn_command(settings, local)
-        extra_env.update(serving_env(version, settings))
+        command, extra_env = uvicorn_command(settings, str(local))
+    extra_env.update(serving_env(version, settings))
+    following = f", following '{settings.alias}'" if settings.follow else ""
     print(
         f"Serving {label} on http://{settings.host}:{settings.port}/invocations "
-        f"with {settings.worker_count} worker(s)",
+        f"with {settings.worker_count} worker(s){following}",
         flush=True,
     )
     os.execve(command[0], command, {**os.environ, **extra_env})

@@ -31,6 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from iris_ml import champion as champion_moves
 from iris_ml import registry
 from iris_ml.contract import FEATURE_NAMES, MODEL_VERSION_KEY
 from iris_ml.data import TARGET, load_dataset, split_dataset
@@ -103,20 +104,22 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
     with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
         run_id = run.info.run_id
         mlflow.set_tags({"model_name": settings.model_name, **(tags or {})})
-        mlflow.log_params(
-            {
-                "C": settings.C,
-                "max_iter": settings.max_iter,
-                "test_size": settings.test_size,
-                "seed": settings.seed,
-                "min_accuracy": settings.min_accuracy,
-                "min_f1": settings.min_f1,
-                "max_log_loss": settings.max_log_loss,
-                "tolerance": settings.tolerance,
-                "train_rows": len(split.train),
-                "test_rows": len(split.test),
-            }
-        )
+        params = {
+            "C": settings.C,
+            "max_iter": settings.max_iter,
+            "test_size": settings.test_size,
+            "seed": settings.seed,
+            "min_accuracy": settings.min_accuracy,
+            "min_f1": settings.min_f1,
+            "max_log_loss": settings.max_log_loss,
+            "tolerance": settings.tolerance,
+            "train_rows": len(split.train),
+            "test_rows": len(split.test),
+        }
+        # `mlflow run` already logged the -P values as typed ("1"); logging our parse of the
+        # same text ("1.0") would be a "changing param values" error, so those are kept.
+        already = MlflowClient().get_run(run_id).data.params
+        mlflow.log_params({k: v for k, v in params.items() if k not in already})
         dataset = mlflow.data.from_pandas(frame, name="iris", targets=TARGET)
         mlflow.set_tag("dataset_digest", dataset.digest)
         records_inputs = _log_dataset(dataset, notes)
@@ -174,7 +177,11 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
 
         promoted_by = None
         if decision.promote:
-            promoted_by = registry.promote(client, settings.model_name, settings.alias, version)
+            by = f"train.py, run {run_id} ({champion_moves.actor()})"
+            reason = f"gate passed: {description}"
+            _, promoted_by = champion_moves.move(
+                client, settings.model_name, settings.alias, version, by, reason
+            )
         else:
             client.set_model_version_tag(
                 settings.model_name, version, "gate_reason", decision.summary

@@ -1,0 +1,95 @@
+"""Start a team's ``mlflow server`` after checking what it needs (``python -m iris_ml.tracking_server``).
+
+Checks the backend store's driver and that the database answers, and that the
+artifacts destination's package is installed, then replaces itself with
+``mlflow server`` (same process, so a supervisor's signals reach MLflow). A
+problem is one sentence and exit status 2, instead of a traceback or a server
+that answers every training run's upload with a 500. Options not listed below
+go to ``mlflow server`` as they are. See docs/team.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from iris_ml.tracking import (
+    TrackingUnavailable,
+    check_artifacts_destination,
+    check_backend_store,
+    describe,
+)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+EXIT_UNUSABLE = 2
+BACKEND_STORE_ENV = "MLFLOW_BACKEND_STORE_URI"  # what `mlflow server` reads (its --help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m iris_ml.tracking_server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--backend-store-uri",
+        default=os.environ.get(BACKEND_STORE_ENV),
+        help="e.g. postgresql+psycopg2://mlflow:PASSWORD@db:5432/mlflow "
+        "(default: $MLFLOW_BACKEND_STORE_URI; prefer the variable: argv is visible in ps)",
+    )
+    p.add_argument(
+        "--artifacts-destination",
+        default=os.environ.get("MLFLOW_ARTIFACTS_DESTINATION"),
+        help="where the server stores artifacts it proxies: a folder, s3://..., wasbs://... "
+        "(default: $MLFLOW_ARTIFACTS_DESTINATION)",
+    )
+    p.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="bind address; anything but 127.0.0.1 needs auth in front (docs/security.md)",
+    )
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--check-only", action="store_true", help="check, print, and exit")
+    return p
+
+
+def mlflow_server_command(
+    args: argparse.Namespace, passthrough: list[str]
+) -> tuple[list[str], dict[str, str]]:
+    """``mlflow server``'s argv and environment.
+
+    The backend store URI carries the database password, so it travels in MLflow's own
+    variable, never in argv, which every user of the machine can read (``ps``).
+    """
+    command = [str(Path(sys.executable).parent / "mlflow"), "server"]
+    command += ["--host", args.host, "--port", str(args.port)]
+    if args.artifacts_destination:
+        command += ["--artifacts-destination", args.artifacts_destination]
+    env = {BACKEND_STORE_ENV: args.backend_store_uri} if args.backend_store_uri else {}
+    return command + passthrough, env
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, passthrough = build_parser().parse_known_args(argv)
+    try:
+        if args.backend_store_uri:
+            check_backend_store(args.backend_store_uri)
+        if args.artifacts_destination:
+            check_artifacts_destination(args.artifacts_destination)
+    except TrackingUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    store = describe(args.backend_store_uri) if args.backend_store_uri else "MLflow's default"
+    print(f"Backend store {store}: ok", flush=True)
+    if args.check_only:
+        return 0
+    command, env = mlflow_server_command(args, passthrough)
+    os.execve(command[0], command, {**os.environ, **env})
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
