@@ -36,6 +36,7 @@ SCORING_URI ?= http://$(HOST):$(PORT)/invocations
 # MLFLOW_BACKEND_STORE_URI (it holds a password: keep it out of argv).
 TRACKING_PORT ?= 5000
 ARTIFACTS_DESTINATION ?= $(CURDIR)/mlartifacts
+TRACKING_ARGS ?=
 REASON ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -83,7 +84,7 @@ ui: setup ## the Gradio page on UI_PORT, against SCORING_URI (default: make serv
 
 tracking-server: setup ## a team's mlflow server: checks MLFLOW_BACKEND_STORE_URI and the artifacts destination first
 	$(PY) -m iris_ml.tracking_server --host $(HOST) --port $(TRACKING_PORT) \
-	  --artifacts-destination "$(ARTIFACTS_DESTINATION)"
+	  --artifacts-destination "$(ARTIFACTS_DESTINATION)" $(TRACKING_ARGS)
 
 champion: setup ## which version is champion, since when, its metrics and gate decision
 	$(PY) -m iris_ml.champion show
