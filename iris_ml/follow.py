@@ -162,6 +162,7 @@ class ChampionFollower:
         self._target_since: dict[str, float] = {}
         self._last_poll = 0.0
         self._last_error = ""
+        self.worker_id = os.getpid()  # names this worker's ready/failed markers
 
     @property
     def active_path(self) -> Path:
@@ -258,6 +259,12 @@ class ChampionFollower:
             self._leader_lock = handle
         return True
 
+    def close(self) -> None:
+        """Give up leadership (the lock's file); a worker that exits gives it up anyway."""
+        if self._leader_lock is not None:
+            self._leader_lock.close()
+            self._leader_lock = None
+
     def _active_version(self) -> str:
         active = _read_json(self.active_path)
         return str(active["version"]) if active else self.config.version
@@ -296,7 +303,7 @@ class ChampionFollower:
             return
         if version in self._failed_here:
             return
-        marker = str(os.getpid())
+        marker = str(self.worker_id)
         try:
             loaded = load_version(self.config.model_name, version, str(target["source"]))
         except Exception as exc:

@@ -1,0 +1,194 @@
+"""The follow protocol between workers, two followers in one process, registry and models faked.
+
+The real thing (uvicorn workers, MLflow's app, a registry, load) is
+tests/integration/test_champion.py; here each step of the protocol is driven by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from iris_ml import follow
+
+
+def version_app(version: str, gate: asyncio.Event | None = None):
+    """An ASGI app answering its version; with ``gate`` it waits before answering."""
+
+    async def app(scope, receive, send):
+        if gate is not None:
+            await gate.wait()
+        body = json.dumps({"version": version}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+async def call(app, path: str = "/invocations", method: str = "POST") -> dict:
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+
+    await app({"type": "http", "path": path, "method": method}, receive, send)
+    return json.loads(sent[-1]["body"])
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """The alias as the fake registry reports it; set ``registry.version`` to move it."""
+    state = SimpleNamespace(version="1", error=None)
+
+    def resolve_alias(client, name, alias):
+        if state.error:
+            raise state.error
+        return SimpleNamespace(version=state.version, source=f"models:/m-{state.version}")
+
+    monkeypatch.setattr("iris_ml.registry.resolve_alias", resolve_alias)
+    monkeypatch.setattr("mlflow.tracking.MlflowClient", lambda: None)
+    return state
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """Versions named in ``loads.broken`` fail their check; every load is counted."""
+    state = SimpleNamespace(broken=set(), count=0)
+
+    def load_version(model_name, version, source, local_path=None, check=True):
+        state.count += 1
+        if version in state.broken:
+            raise follow.CheckFailed("the textbook flowers were named ['setosa', 'virginica']")
+        return follow.Loaded(version, version_app(version))
+
+    monkeypatch.setattr(follow, "load_version", load_version)
+    return state
+
+
+@pytest.fixture
+def workers(tmp_path):
+    made = two_workers(tmp_path)
+    yield made
+    for worker in made:
+        worker.close()
+
+
+def two_workers(tmp_path) -> list[follow.ChampionFollower]:
+    config = follow.FollowConfig(
+        state_dir=str(tmp_path), model_name="iris-classifier", alias="champion", version="1",
+        source="models:/m-1", local_path="", workers=2, interval=0.0,
+    )  # fmt: skip
+    workers = []
+    for worker_id in (os.getpid(), os.getppid()):  # two live pids stand for two workers
+        worker = follow.ChampionFollower(config, follow.Loaded("1", version_app("1")))
+        worker.worker_id = worker_id
+        (tmp_path / "ready").mkdir(exist_ok=True)
+        (tmp_path / "failed").mkdir(exist_ok=True)
+        workers.append(worker)
+    return workers
+
+
+def served(workers) -> list[str]:
+    return [asyncio.run(call(w))["version"] for w in workers]
+
+
+def test_the_new_version_is_activated_only_when_every_worker_has_it(
+    tmp_path, registry, loads, workers
+):
+    leader, other = workers
+    leader.step()
+    other.step()
+    assert served([leader, other]) == ["1", "1"]
+
+    registry.version = "2"
+    leader.step()  # polls: target 2; loads it; waits for the other worker
+    assert (tmp_path / "target.json").exists() and not (tmp_path / "active.json").exists()
+    assert served([leader, other]) == ["1", "1"]
+    other.step()  # loads 2
+    assert served([leader, other]) == ["1", "1"]
+    leader.step()  # both ready: activate
+    assert json.loads((tmp_path / "active.json").read_text()) == {"version": "2"}
+    assert served([leader, other]) == ["2", "2"]
+    assert loads.count == 2  # once per worker
+
+
+def test_a_request_in_flight_finishes_on_the_version_it_started_on(
+    tmp_path, registry, loads, workers
+):
+    worker = workers[0]
+    gate = asyncio.Event()
+    worker.current = follow.Loaded("1", version_app("1", gate))
+
+    async def scenario():
+        in_flight = asyncio.create_task(call(worker))
+        await asyncio.sleep(0)  # the request has entered version 1's app
+        worker._prepared["2"] = follow.Loaded("2", version_app("2"))
+        follow._write_json(tmp_path / "active.json", {"version": "2"})
+        after = await call(worker)
+        gate.set()
+        return (await in_flight)["version"], after["version"]
+
+    assert asyncio.run(scenario()) == ("1", "2")
+
+
+def test_a_version_that_fails_its_check_is_never_activated(tmp_path, registry, loads, workers):
+    leader, other = workers
+    loads.broken = {"2"}
+    registry.version = "2"
+    for worker in (leader, other, leader):
+        worker.step()
+    assert not (tmp_path / "active.json").exists()
+    assert not (tmp_path / "target.json").exists()
+    health = asyncio.run(call(leader, "/health", "GET"))
+    assert health["model_version"] == "1"
+    assert health["rejected"]["version"] == "2"
+    assert "CheckFailed" in health["rejected"]["reason"]
+    count = loads.count
+    for worker in (leader, other, leader):
+        worker.step()
+    assert loads.count == count  # a rejected version is not tried again
+
+    registry.version = "3"  # the next move is judged on its own
+    for worker in (leader, other, leader):
+        worker.step()
+    assert served([leader, other]) == ["3", "3"]
+
+
+def test_an_alias_moved_back_before_the_swap_cancels_it(tmp_path, registry, loads, workers):
+    leader, other = workers
+    registry.version = "2"
+    leader.step()
+    registry.version = "1"
+    leader.step()
+    assert not (tmp_path / "target.json").exists()
+    other.step()
+    leader.step()
+    assert served([leader, other]) == ["1", "1"]
+    assert not (tmp_path / "active.json").exists()
+
+
+def test_a_registry_that_cannot_be_read_changes_nothing_and_is_said_once(
+    tmp_path, registry, loads, workers, caplog
+):
+    leader, other = workers
+    registry.error = ConnectionError("connection refused")
+    with caplog.at_level("WARNING", logger="iris_ml.follow"):
+        for _ in range(3):
+            leader.step()
+    assert served([leader, other]) == ["1", "1"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot read the registry, keeping the current version: ConnectionError: connection refused"
+    ]
+
+
+def test_only_one_worker_leads(tmp_path, registry, loads, workers):
+    leader, other = workers
+    assert leader._is_leader() is True
+    assert other._is_leader() is False

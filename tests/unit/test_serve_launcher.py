@@ -1,0 +1,52 @@
+"""The serve launcher's pure parts: which command it would start, and what it refuses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from iris_ml import serve
+from iris_ml.follow import FOLLOW_ENV, FollowConfig
+
+
+def test_following_runs_mlflows_command_with_our_factory_in_place_of_its_app(tmp_path, monkeypatch):
+    monkeypatch.setattr(serve, "follow_state_dir", lambda: tmp_path)
+    settings = serve.ServeSettings(port=5999, workers=2, follow=True, follow_interval=3.0)
+    argv, env = serve.follow_command(settings, "4", "models:/m-abc", "/cache/model")
+    plain, plain_env = serve.uvicorn_command(settings, "/cache/model")
+    assert serve.MLFLOW_APP in plain and serve.MLFLOW_APP not in argv
+    assert argv[-2:] == ["--factory", serve.FOLLOW_APP]
+    assert argv[:-2] == [a for a in plain if a != serve.MLFLOW_APP]  # same host, port, workers
+    config = FollowConfig(**json.loads(env[FOLLOW_ENV]))
+    assert (config.version, config.workers, config.interval) == ("4", 2, 3.0)
+    assert config.state_dir == str(tmp_path)
+    assert {k: v for k, v in env.items() if k != FOLLOW_ENV} == plain_env
+
+
+@pytest.mark.parametrize(
+    ("argv", "refusal"),
+    [
+        (["--follow", "--version", "3"], "cannot be combined"),
+        (["--follow", "--model-path", "/m"], "cannot be combined"),
+        (["--follow", "--via-mlflow-cli"], "drop --via-mlflow-cli"),
+    ],
+)
+def test_following_needs_an_alias_and_the_projects_launcher(argv, refusal, capsys):
+    assert serve.main(argv) == 2
+    assert refusal in capsys.readouterr().err
+
+
+def test_version_and_alias_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        serve.build_parser().parse_args(["--version", "3", "--alias", "staging"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_stale_follow_folders_of_dead_servers_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(serve.tempfile, "gettempdir", lambda: str(tmp_path))
+    parent = tmp_path / "iris-ml-serve"
+    (parent / "999999999").mkdir(parents=True)  # no such pid
+    state = serve.follow_state_dir()
+    assert not (parent / "999999999").exists()
+    assert state.is_dir() and state.parent == parent
