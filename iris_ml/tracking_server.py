@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backend-store-uri",
         default=os.environ.get(BACKEND_STORE_ENV),
-        help="e.g. postgresql+psycopg2://mlflow:PASSWORD@db:5432/mlflow "
-        "(default: $MLFLOW_BACKEND_STORE_URI; prefer the variable: argv is visible in ps)",
+        help="a postgresql+psycopg2:// URI (docs/team.md); default: $MLFLOW_BACKEND_STORE_URI. "
+        "Prefer the variable: it holds the password, and argv is visible in ps",
     )
     p.add_argument(
         "--artifacts-destination",
