@@ -10,7 +10,7 @@ puts a password in its sentence.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import socket
 from urllib.parse import urlsplit
 
@@ -90,14 +90,20 @@ def check_artifacts_destination(uri: str) -> None:
         return
     modules, extra = ARTIFACT_STORE_MODULES[scheme]
     for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError:
+        if not _installed(module):
             raise TrackingUnavailable(
                 f"The artifacts destination {describe(uri)} needs the Python module "
                 f"'{module}', which is not installed; install the project's {extra} extra "
                 "in the server's environment."
-            ) from None
+            )
+
+
+def _installed(module: str) -> bool:
+    # Found, not imported: no import side effects (MLflow hooks boto3's import) and no cost.
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def check_tracking_server(uri: str, timeout: float = 10.0) -> None:

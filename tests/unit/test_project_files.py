@@ -89,3 +89,17 @@ def test_train_py_refuses_bad_parameters_with_exit_2():
     )
     assert out.returncode == 2
     assert "test_size must be within" in out.stderr
+
+
+def test_ci_entry_point_parses_and_ends_in_the_readme_test_command():
+    # A stray edit once left .ci/run unparseable: CI failed in 0 s without running a test.
+    script = REPO / ".ci" / "run"
+    parsed = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert parsed.returncode == 0, parsed.stderr
+    commands = [
+        line.strip()
+        for line in script.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert commands[-1] == "make test"
+    assert "make test" in (REPO / "README.md").read_text()
