@@ -19,7 +19,9 @@ The workers share a folder (``$IRIS_FOLLOW_DIR``) and agree through files in it:
   So once one answer carries the new version, every request sent after it does too.
 
 A version that fails its check is never activated: the old one keeps serving and
-``GET /health`` says which version failed and why.
+``GET /health`` says which version failed and why. It is not tried again until the
+server restarts. A worker that misses a swap (still loading at ``swap_timeout``)
+loads the active version afterwards and catches up.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -157,7 +160,7 @@ class ChampionFollower:
         self.current = first
         self._prepared: dict[str, Loaded] = {}
         self._failed_here: set[str] = set()
-        self._active_mtime = 0
+        self._active_stamp: tuple[int, int] = (0, 0)  # (inode, mtime) of active.json seen
         self._leader_lock: Any = None
         self._target_since: dict[str, float] = {}
         self._last_poll = 0.0
@@ -187,22 +190,24 @@ class ChampionFollower:
 
     def _swap_if_activated(self) -> None:
         try:
-            mtime = os.stat(self.active_path).st_mtime_ns
+            stat = os.stat(self.active_path)
         except FileNotFoundError:
             return
-        if mtime == self._active_mtime:
+        # Every write is a new file (os.replace), so the inode changes even within one mtime tick.
+        stamp = (stat.st_ino, stat.st_mtime_ns)
+        if stamp == self._active_stamp:
             return
         active = _read_json(self.active_path) or {}
         version = str(active.get("version", ""))
         if version == self.current.version:
-            self._active_mtime = mtime
+            self._active_stamp = stamp
             return
-        loaded = self._prepared.get(version)
+        # pop, not a rebuilt dict: the follow thread may be adding a version at this moment.
+        loaded = self._prepared.pop(version, None)
         if loaded is None:
             return  # still loading here: keep serving the old one, look again next request
         previous, self.current = self.current.version, loaded
-        self._active_mtime = mtime
-        self._prepared = {v: p for v, p in self._prepared.items() if v != version}
+        self._active_stamp = stamp
         _log.info("now serving %s version %s (was %s)", self.config.model_name, version, previous)
 
     async def _health(self, send: Any) -> None:
@@ -244,9 +249,10 @@ class ChampionFollower:
         if leader and now - self._last_poll >= self.config.interval:
             self._last_poll = now
             self._poll_registry()
-        self._prepare_target()
+        self._prepare()
         if leader:
             self._activate_when_ready()
+        self._swap_if_activated()  # a worker no request reaches swaps too, and frees the old model
 
     def _is_leader(self) -> bool:
         if self._leader_lock is None:
@@ -291,33 +297,49 @@ class ChampionFollower:
         if str(rejected.get("version")) == version or (target and target["version"] == version):
             return
         _log.info("'%s' now points at version %s: loading it", self.config.alias, version)
+        # Markers of an earlier round name workers that may have freed that version since.
+        shutil.rmtree(self.dir / "ready" / version, ignore_errors=True)
         self._target_since[version] = time.monotonic()
         _write_json(self.target_path, {"version": version, "source": str(found.source)})
 
-    def _prepare_target(self) -> None:
+    def _prepare(self) -> None:
         target = _read_json(self.target_path)
-        if not target:
+        active = _read_json(self.active_path)
+        keep = {str(record["version"]) for record in (target, active) if record}
+        for version in list(self._prepared):
+            if version not in keep:  # the alias moved on or back: free its memory
+                self._prepared.pop(version, None)
+        # The target; with none pending, the active version if this worker missed its swap
+        # (it was still loading when the others switched without it).
+        record = target or active
+        if not record or "source" not in record:
             return
-        version = str(target["version"])
-        if version == self.current.version or version in self._prepared:
-            return
-        if version in self._failed_here:
-            return
-        marker = str(self.worker_id)
+        version = str(record["version"])
+        if version == self.current.version:
+            if record is target:
+                self._mark_ready(version)  # e.g. the alias moved back to what this worker serves
+        elif version not in self._prepared and version not in self._failed_here:
+            self._load_and_report(version, str(record["source"]))
+
+    def _mark_ready(self, version: str) -> None:
+        marker = self.dir / "ready" / version / str(self.worker_id)
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+
+    def _load_and_report(self, version: str, source: str) -> None:
         try:
-            loaded = load_version(self.config.model_name, version, str(target["source"]))
+            loaded = load_version(self.config.model_name, version, source)
         except Exception as exc:
             self._failed_here.add(version)
             reason = _reason(exc)
             _log.warning("version %s failed its check: %s", version, reason)
             failed = self.dir / "failed" / version
             failed.mkdir(parents=True, exist_ok=True)
-            (failed / marker).write_text(reason)
+            (failed / str(self.worker_id)).write_text(reason)
             return
         self._prepared[version] = loaded
-        ready = self.dir / "ready" / version
-        ready.mkdir(parents=True, exist_ok=True)
-        (ready / marker).touch()
+        self._mark_ready(version)
 
     def _activate_when_ready(self) -> None:
         target = _read_json(self.target_path)
@@ -338,7 +360,7 @@ class ChampionFollower:
         ready = [p for p in ready_dir.glob("*") if p.name.isdigit() and _alive(int(p.name))]
         waited = time.monotonic() - self._target_since.setdefault(version, time.monotonic())
         if len(ready) >= self.config.workers or (ready and waited > self.config.swap_timeout):
-            _write_json(self.active_path, {"version": version})
+            _write_json(self.active_path, {"version": version, "source": str(target["source"])})
             self.target_path.unlink(missing_ok=True)
             _log.info("all workers ready: version %s is active", version)
 

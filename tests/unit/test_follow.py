@@ -7,6 +7,7 @@ tests/integration/test_champion.py; here each step of the protocol is driven by 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from types import SimpleNamespace
@@ -80,10 +81,10 @@ def workers(tmp_path):
         worker.close()
 
 
-def two_workers(tmp_path) -> list[follow.ChampionFollower]:
+def two_workers(tmp_path, swap_timeout: float = 120.0) -> list[follow.ChampionFollower]:
     config = follow.FollowConfig(
         state_dir=str(tmp_path), model_name="iris-classifier", alias="champion", version="1",
-        source="models:/m-1", local_path="", workers=2, interval=0.0,
+        source="models:/m-1", local_path="", workers=2, interval=0.0, swap_timeout=swap_timeout,
     )  # fmt: skip
     workers = []
     for worker_id in (os.getpid(), os.getppid()):  # two live pids stand for two workers
@@ -114,7 +115,7 @@ def test_the_new_version_is_activated_only_when_every_worker_has_it(
     other.step()  # loads 2
     assert served([leader, other]) == ["1", "1"]
     leader.step()  # both ready: activate
-    assert json.loads((tmp_path / "active.json").read_text()) == {"version": "2"}
+    assert json.loads((tmp_path / "active.json").read_text())["version"] == "2"
     assert served([leader, other]) == ["2", "2"]
     assert loads.count == 2  # once per worker
 
@@ -172,6 +173,66 @@ def test_an_alias_moved_back_before_the_swap_cancels_it(tmp_path, registry, load
     leader.step()
     assert served([leader, other]) == ["1", "1"]
     assert not (tmp_path / "active.json").exists()
+    assert leader._prepared == {} and other._prepared == {}  # version 2 no longer held
+
+
+def test_a_worker_still_loading_at_the_timeout_catches_up_after_the_swap(tmp_path, registry, loads):
+    leader, late = two_workers(tmp_path, swap_timeout=-1)  # activate with whoever is ready
+    try:
+        registry.version = "2"
+        leader.step()  # target, loaded here, activated without the late worker
+        assert not (tmp_path / "target.json").exists()
+        assert served([leader, late]) == ["2", "1"]
+        late.step()  # loads the active version although no target names it any more
+        assert served([leader, late]) == ["2", "2"]
+    finally:
+        leader.close()
+        late.close()
+
+
+def test_moves_back_and_forth_each_wait_for_every_worker(tmp_path, registry, loads, workers):
+    leader, other = workers
+    for version, before in (("2", "1"), ("1", "2"), ("2", "1")):
+        registry.version = version
+        leader.step()  # target set, loaded here; the other worker has not loaded it yet
+        assert [w.current.version for w in workers] == [before, before]
+        assert served(workers) == [before, before]  # ready markers of an earlier round don't count
+        other.step()
+        leader.step()  # activates and swaps
+        other.step()  # swaps although no request reached it
+        assert [w.current.version for w in workers] == [version, version]
+    assert all(len(w._prepared) == 0 for w in workers)  # nothing but the served version held
+
+
+def test_a_worker_already_serving_the_target_counts_as_ready(tmp_path, registry, loads):
+    leader, late = two_workers(tmp_path, swap_timeout=-1)
+    try:
+        registry.version = "2"
+        leader.step()  # activated without the late worker, which still serves 1
+        leader.config = dataclasses.replace(leader.config, swap_timeout=120.0)
+        registry.version = "1"  # rolled back to what the late worker serves
+        leader.step()
+        assert served([leader, late]) == ["2", "1"]
+        late.step()  # ready for 1 without loading anything
+        leader.step()
+        assert served([leader, late]) == ["1", "1"]
+        assert loads.count == 2  # 2 and 1 on the leader; nothing on the late worker
+    finally:
+        leader.close()
+        late.close()
+
+
+def test_a_second_activation_within_one_mtime_tick_is_still_seen(tmp_path, workers):
+    worker = workers[0]
+    active = tmp_path / "active.json"
+    for version in ("2", "3"):
+        worker._prepared[version] = follow.Loaded(version, version_app(version))
+    follow._write_json(active, {"version": "2", "source": "models:/m-2"})
+    assert served([worker]) == ["2"]
+    tick = os.stat(active).st_mtime_ns
+    follow._write_json(active, {"version": "3", "source": "models:/m-3"})
+    os.utime(active, ns=(tick, tick))  # a coarse clock: same mtime as the previous write
+    assert served([worker]) == ["3"]
 
 
 def test_a_registry_that_cannot_be_read_changes_nothing_and_is_said_once(
