@@ -2,7 +2,8 @@
 
 Every move of the alias is recorded in the registry itself, as a tag on the
 version that received it: ``moved.<alias>.<epoch ms>`` = JSON ``{"from", "by",
-"reason"}``. Version tags are what every registry here supports (SQLite,
+"reason"}``; the model's own ``moved.<alias>`` tag repeats the latest move (with
+``version`` and ``at``) where the registry's model page shows it. Version tags are what every registry here supports (SQLite,
 PostgreSQL behind ``mlflow server``, an Azure ML workspace, where the alias
 itself may be a tag too: ``registry.promote``), so history needs no other store
 and reads back with one search.
@@ -73,6 +74,8 @@ def move(
     record = Move(int(time.time() * 1000), str(version), previous, by, reason[:MAX_REASON_CHARS])
     value = json.dumps({"from": record.previous, "by": record.by, "reason": record.reason})
     client.set_model_version_tag(model_name, str(version), move_tag(alias, record.at_ms), value)
+    latest = {"version": record.version, "at": record.at, **json.loads(value)}
+    client.set_registered_model_tag(model_name, f"{MOVE_TAG_PREFIX}{alias}", json.dumps(latest))
     return record, how
 
 

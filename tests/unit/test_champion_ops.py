@@ -59,6 +59,8 @@ def test_moves_are_recorded_with_who_and_why_and_read_back_in_order(client):
     shown = champion.status(client, MODEL, "champion")
     assert (shown.version, shown.since, shown.gate) == ("3", second.at, "passed")
     assert first.at_ms <= second.at_ms
+    latest = json.loads(client.get_registered_model(MODEL).tags["moved.champion"])
+    assert latest == {"version": "3", "at": second.at, "from": "1", "by": "bob", "reason": "better"}
 
 
 def test_set_refuses_a_gate_reject_unless_forced_and_says_why(client, monkeypatch):
