@@ -29,6 +29,8 @@ TRAIN_ARGS ?=
 SERVE_ARGS ?=
 # make serve: FOLLOW=1 swaps to the new champion when the alias moves; VERSION=N pins one.
 FOLLOW ?= 1
+# make serve and make demo write every scored row here (git ignores it); PAYLOADS= turns it off.
+PAYLOADS ?= payloads
 VERSION ?=
 # The UI's endpoint: the server `make serve` starts with the same HOST and PORT.
 SCORING_URI ?= http://$(HOST):$(PORT)/invocations
@@ -75,9 +77,10 @@ train: setup ## run the MLflow Project: train, evaluate, register, gate, promote
 train-uv: setup ## the MLflow Project in a fresh uv venv built from conda.yaml, held to the lock
 	UV_CONSTRAINT=$(CURDIR)/requirements.lock PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow run . --env-manager uv $(TRAIN_ARGS)
 
-serve: setup ## serve the champion, following the alias (HOST, PORT, WORKERS, FOLLOW, VERSION, SERVE_ARGS)
+serve: setup ## serve the champion, following the alias (HOST, PORT, WORKERS, FOLLOW, VERSION, PAYLOADS, SERVE_ARGS)
 	$(PY) -m iris_ml.serve --host $(HOST) --port $(PORT) --workers $(WORKERS) \
-	  $(if $(VERSION),--version $(VERSION),$(if $(filter 1,$(FOLLOW)),--follow)) $(SERVE_ARGS)
+	  $(if $(VERSION),--version $(VERSION),$(if $(filter 1,$(FOLLOW)),--follow)) \
+	  $(if $(PAYLOADS),--log-payloads $(PAYLOADS)) $(SERVE_ARGS)
 
 ui: setup ## the Gradio page on UI_PORT, against SCORING_URI (default: make serve's HOST and PORT)
 	SCORING_URI="$(SCORING_URI)" $(PY) -m ui --host $(HOST) --port $(UI_PORT)
@@ -100,7 +103,8 @@ rollback: setup ## move the champion back to the version before its last move (R
 
 demo: setup ## train + register + promote, then serve the champion and the UI until Ctrl-C
 	$(BIN)/mlflow run . --env-manager local $(TRAIN_ARGS) || test $$? -eq 1
-	$(PY) -m iris_ml.demo --host $(HOST) --port $(PORT) --ui-port $(UI_PORT) --workers $(WORKERS)
+	$(PY) -m iris_ml.demo --host $(HOST) --port $(PORT) --ui-port $(UI_PORT) --workers $(WORKERS) \
+	  $(if $(PAYLOADS),--log-payloads $(PAYLOADS))
 
 test: lint ## lint, then the whole suite (browser tests need Chromium: see .ci/run)
 	$(BIN)/pytest $(PYTEST_ARGS)

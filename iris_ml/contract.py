@@ -20,6 +20,7 @@ __all__ = [
     "MISSING",
     "MODEL_VERSION_KEY",
     "PROBABILITIES_KEY",
+    "PROBLEM_KINDS",
     "SPECIES",
     "SPECIES_KEY",
     "UNIT",
@@ -31,6 +32,7 @@ __all__ = [
     "is_valid_row",
     "row_problems",
     "validate_records",
+    "value_problem",
 ]
 
 UNIT = "cm"
@@ -95,6 +97,7 @@ class RowError:
     column: str | None
     problem: str
     line: int | None = None
+    kind: str = "other"  # one of PROBLEM_KINDS
 
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line is not None else f"row {self.row}"
@@ -102,24 +105,39 @@ class RowError:
         return f"{where}: {self.problem}"
 
 
-def describe_value_problem(column: str, value: object) -> str | None:
-    """Return why ``value`` is not a valid measurement for ``column``, or None if it is."""
+# Why a value breaks the contract, in words a metric label can carry (a fixed set: label
+# values stay bounded whatever is sent). "missing_column", "no_rows" and "too_many_rows" are
+# about the request's shape, the rest about one value.
+PROBLEM_KINDS: tuple[str, ...] = (
+    "missing_value", "not_a_number", "nan", "infinite", "not_positive", "too_large",
+    "missing_column", "no_rows", "too_many_rows", "other",
+)  # fmt: skip
+
+
+def value_problem(column: str, value: object) -> tuple[str, str] | None:
+    """``(kind, why)`` when ``value`` is not a valid measurement for ``column``, else None."""
     feature = _BY_NAME[column]
     if value is None:
-        return "value is missing (null)"
+        return "missing_value", "value is missing (null)"
     # bool is an int subclass; True is not a length.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"expected a number in {UNIT}, got {_short_repr(value)}"
+        return "not_a_number", f"expected a number in {UNIT}, got {_short_repr(value)}"
     number = float(value)
     if math.isnan(number):
-        return "value is NaN"
+        return "nan", "value is NaN"
     if math.isinf(number):
-        return f"value is {'+' if number > 0 else '-'}infinity"
+        return "infinite", f"value is {'+' if number > 0 else '-'}infinity"
     if number <= 0:
-        return f"must be greater than 0 {UNIT}, got {number:g}"
+        return "not_positive", f"must be greater than 0 {UNIT}, got {number:g}"
     if number > feature.maximum:
-        return f"must be at most {feature.maximum:g} {UNIT}, got {number:g}"
+        return "too_large", f"must be at most {feature.maximum:g} {UNIT}, got {number:g}"
     return None
+
+
+def describe_value_problem(column: str, value: object) -> str | None:
+    """Return why ``value`` is not a valid measurement for ``column``, or None if it is."""
+    found = value_problem(column, value)
+    return found[1] if found else None
 
 
 def is_valid_row(values: Sequence[object]) -> bool:

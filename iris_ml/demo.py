@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ui-port", type=int, default=DEFAULT_UI_PORT)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--ready-timeout", type=float, default=180.0)
+    parser.add_argument("--log-payloads", metavar="DIR", help="the server's payload log folder")
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ui_url = f"http://{args.host}:{args.ui_port}/"
     serve_cmd = [sys.executable, "-m", "iris_ml.serve", "--host", args.host]
     serve_cmd += ["--port", str(args.port), "--workers", str(args.workers), "--follow"]
+    if args.log_payloads:
+        serve_cmd += ["--log-payloads", args.log_payloads]
     ui_cmd = [sys.executable, "-m", "ui", "--host", args.host, "--port", str(args.ui_port)]
     ui_env = {**os.environ, "SCORING_URI": scoring_url}
 
@@ -102,15 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         if not wait_until_up(ui_url, procs, started + args.ready_timeout):
             print("The UI did not come up (see its output above).", file=sys.stderr)
             return 1
-        print(
-            "\n"
-            f"Ready in {time.monotonic() - started:.1f} s\n"
-            f"  Scoring endpoint: {scoring_url}\n"
-            f"  UI:               {ui_url}\n"
-            f"  Try:              {sample_curl(scoring_url)}\n"
-            "Press Ctrl-C to stop both.\n",
-            flush=True,
-        )
+        lines = [
+            f"Ready in {time.monotonic() - started:.1f} s",
+            f"  Scoring endpoint: {scoring_url}",
+            f"  UI:               {ui_url}",
+            f"  Metrics:          {scoring_url.replace('/invocations', '/metrics')}",
+        ]
+        if args.log_payloads:
+            lines.append(f"  Payload log:      {args.log_payloads}/ (make monitor reads it)")
+        lines += [f"  Try:              {sample_curl(scoring_url)}", "Press Ctrl-C to stop both."]
+        print("\n" + "\n".join(lines) + "\n", flush=True)
         while not stopping:
             if any(p.poll() is not None for p in procs):
                 print("A child process exited; stopping the demo.", file=sys.stderr)

@@ -37,6 +37,7 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,16 @@ class Loaded:
     app: Any  # MLflow's FastAPI scoring app for this version
 
 
+Wrap = Callable[[Any, str], Any]  # (loaded pyfunc model, version) -> what MLflow's app serves
+
+
 def load_version(
-    model_name: str, version: str, source: str, local_path: str | None = None, check: bool = True
+    model_name: str,
+    version: str,
+    source: str,
+    local_path: str | None = None,
+    check: bool = True,
+    wrap: Wrap | None = None,
 ) -> Loaded:
     """Download (cached), load, wrap in MLflow's scoring app, and check one version."""
     import mlflow.pyfunc
@@ -90,7 +99,7 @@ def load_version(
 
     path = local_path or download_model(model_name, version, source)
     model = mlflow.pyfunc.load_model(path, model_config={MODEL_VERSION_KEY: version})
-    app = scoring_server.init(model)
+    app = scoring_server.init(wrap(model, version) if wrap else model)
     if check:
         # Its own thread and loop: uvicorn calls the factory inside its running loop.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -136,7 +145,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(staging, path)  # atomic: readers see the old file or the new one
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -154,8 +163,9 @@ def _reason(exc: BaseException) -> str:
 class ChampionFollower:
     """The ASGI app of one worker: MLflow's app for the current version, swapped when told."""
 
-    def __init__(self, config: FollowConfig, first: Loaded) -> None:
+    def __init__(self, config: FollowConfig, first: Loaded, wrap: Wrap | None = None) -> None:
         self.config = config
+        self.wrap = wrap
         self.dir = Path(config.state_dir)
         self.current = first
         self._prepared: dict[str, Loaded] = {}
@@ -329,7 +339,7 @@ class ChampionFollower:
 
     def _load_and_report(self, version: str, source: str) -> None:
         try:
-            loaded = load_version(self.config.model_name, version, source)
+            loaded = load_version(self.config.model_name, version, source, wrap=self.wrap)
         except Exception as exc:
             self._failed_here.add(version)
             reason = _reason(exc)
@@ -357,7 +367,7 @@ class ChampionFollower:
             )  # fmt: skip
             return
         ready_dir = self.dir / "ready" / version
-        ready = [p for p in ready_dir.glob("*") if p.name.isdigit() and _alive(int(p.name))]
+        ready = [p for p in ready_dir.glob("*") if p.name.isdigit() and pid_alive(int(p.name))]
         waited = time.monotonic() - self._target_since.setdefault(version, time.monotonic())
         if len(ready) >= self.config.workers or (ready and waited > self.config.swap_timeout):
             _write_json(self.active_path, {"version": version, "source": str(target["source"])})
@@ -379,8 +389,8 @@ def _configure_logging() -> None:
         _log.propagate = False
 
 
-def create_app() -> ChampionFollower:
-    """The uvicorn factory each worker calls (``uvicorn --factory iris_ml.follow:create_app``)."""
+def create_follower(wrap: Wrap | None = None) -> ChampionFollower:
+    """One worker's follower, started (the serving app's factory calls this in each worker)."""
     _configure_logging()
     config = FollowConfig.from_env()
     active = _read_json(Path(config.state_dir) / "active.json")
@@ -390,13 +400,14 @@ def create_app() -> ChampionFollower:
 
         version = str(active["version"])
         source = MlflowClient().get_model_version(config.model_name, version).source
-        first = load_version(config.model_name, version, str(source), check=False)
+        first = load_version(config.model_name, version, str(source), check=False, wrap=wrap)
     else:
         # Not checked: at start the server serves what the alias names, as MLflow's does.
         first = load_version(
-            config.model_name, config.version, config.source, config.local_path, check=False
-        )
-    follower = ChampionFollower(config, first)
+            config.model_name, config.version, config.source, config.local_path,
+            check=False, wrap=wrap,
+        )  # fmt: skip
+    follower = ChampionFollower(config, first, wrap)
     with contextlib.suppress(FileExistsError):
         Path(config.state_dir).mkdir(parents=True)
     follower.start()

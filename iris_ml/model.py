@@ -25,8 +25,8 @@ from iris_ml.contract import (
     SPECIES,
     SPECIES_KEY,
     RowError,
-    describe_value_problem,
     format_row_errors,
+    value_problem,
 )
 
 ESTIMATOR_ARTIFACT = "estimator"
@@ -35,10 +35,17 @@ _MAXIMA = np.array([f.maximum for f in FEATURES])
 
 
 class InvalidInputError(MlflowException):
-    """Input that breaks the contract; MLflow's scoring server answers it with HTTP 400."""
+    """Input that breaks the contract; MLflow's scoring server answers it with HTTP 400.
 
-    def __init__(self, message: str) -> None:
+    ``problems`` counts the rows behind each ``(column, kind)`` (kinds from
+    ``contract.PROBLEM_KINDS``), for the serving layer's metrics.
+    """
+
+    def __init__(
+        self, message: str, problems: dict[tuple[str | None, str], int] | None = None
+    ) -> None:
         super().__init__(f"Invalid input: {message}", error_code=INVALID_PARAMETER_VALUE)
+        self.problems = problems or {(None, "other"): 1}
 
     # MLflow's scoring server rewrites ``message`` to prepend a dump of the whole
     # request ("Failed to predict data '<DataFrame>'. Error: ..."). The first
@@ -62,15 +69,23 @@ def feature_matrix(model_input: Any) -> np.ndarray:
     """
     columns = getattr(model_input, "columns", None)
     if columns is None:
-        raise InvalidInputError(f"expected a table with columns {list(FEATURE_NAMES)}")
+        raise InvalidInputError(
+            f"expected a table with columns {list(FEATURE_NAMES)}", {(None, "other"): 1}
+        )
     missing = [name for name in FEATURE_NAMES if name not in columns]
-    if missing:
-        raise InvalidInputError(f"missing column(s) {missing}; expected {list(FEATURE_NAMES)}")
     rows = len(model_input)
+    if missing:
+        raise InvalidInputError(
+            f"missing column(s) {missing}; expected {list(FEATURE_NAMES)}",
+            {(name, "missing_column"): rows for name in missing},
+        )
     if rows == 0:
-        raise InvalidInputError("no rows to score")
+        raise InvalidInputError("no rows to score", {(None, "no_rows"): 1})
     if rows > MAX_ROWS_PER_REQUEST:
-        raise InvalidInputError(f"{rows} rows in one request; the limit is {MAX_ROWS_PER_REQUEST}")
+        raise InvalidInputError(
+            f"{rows} rows in one request; the limit is {MAX_ROWS_PER_REQUEST}",
+            {(None, "too_many_rows"): rows},
+        )
     try:
         # MLflow's schema enforcement hands columns in contract order: skip the reindex then.
         frame = model_input if tuple(columns) == FEATURE_NAMES else model_input[list(FEATURE_NAMES)]
@@ -78,12 +93,41 @@ def feature_matrix(model_input: Any) -> np.ndarray:
     except (TypeError, ValueError):
         matrix = None
     if matrix is None:
-        raise InvalidInputError(format_row_errors(_cell_errors(model_input, None)))
+        errors = _cell_errors(model_input, None)
+        raise InvalidInputError(format_row_errors(errors), _count_kinds(errors))
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(matrix) | (matrix <= 0) | (matrix > _MAXIMA)
     if bad.any():
-        raise InvalidInputError(format_row_errors(_cell_errors(model_input, bad)))
+        raise InvalidInputError(
+            format_row_errors(_cell_errors(model_input, bad)), _numeric_problems(matrix)
+        )
     return matrix
+
+
+def _numeric_problems(matrix: np.ndarray) -> dict[tuple[str | None, str], int]:
+    """Rows per (column, kind) of a numeric matrix: every bad cell counted, not just the first."""
+    finite = np.isfinite(matrix)
+    with np.errstate(invalid="ignore"):
+        masks = {
+            "nan": np.isnan(matrix),
+            "infinite": np.isinf(matrix),
+            "not_positive": finite & (matrix <= 0),
+            "too_large": finite & (matrix > _MAXIMA),
+        }
+    counts = {}
+    for kind, mask in masks.items():
+        for column, count in zip(FEATURE_NAMES, mask.sum(axis=0).tolist(), strict=True):
+            if count:
+                counts[(column, kind)] = int(count)
+    return counts
+
+
+def _count_kinds(errors: list[RowError]) -> dict[tuple[str | None, str], int]:
+    counts: dict[tuple[str | None, str], int] = {}
+    for error in errors:
+        key = (error.column, error.kind)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _cell_errors(model_input: Any, bad: np.ndarray | None) -> list[RowError]:
@@ -95,12 +139,12 @@ def _cell_errors(model_input: Any, bad: np.ndarray | None) -> list[RowError]:
         value = values.iat[int(row), int(col)]
         if isinstance(value, np.generic):
             value = value.item()
-        problem = describe_value_problem(FEATURE_NAMES[col], value)
-        if problem:
-            errors.append(RowError(int(row), FEATURE_NAMES[col], problem))
+        found = value_problem(FEATURE_NAMES[col], value)
+        if found:
+            errors.append(RowError(int(row), FEATURE_NAMES[col], found[1], kind=found[0]))
         if len(errors) > 5:
             break
-    return errors or [RowError(0, None, "values are not numbers")]
+    return errors or [RowError(0, None, "values are not numbers", kind="other")]
 
 
 def predictions_from_probabilities(

@@ -11,11 +11,16 @@ changes nothing until a restart. With ``--follow`` (what ``make serve`` and
 new version once each has loaded and checked it, without failing a request
 (``iris_ml/follow.py``).
 
-By default it starts the same command ``mlflow models serve --env-manager local``
-starts (MLflow's ``scoring_server.get_cmd``: uvicorn running
-``mlflow.pyfunc.scoring_server.app``) without keeping the ``mlflow`` CLI process
-alive as its parent: about 300 MB less and one MLflow import fewer at start.
-``--via-mlflow-cli`` runs ``mlflow models serve`` itself instead.
+It starts the command ``mlflow models serve --env-manager local`` starts (MLflow's
+``scoring_server.get_cmd``: uvicorn with the same host, port, workers and timeout)
+without keeping the ``mlflow`` CLI process alive as its parent (about 300 MB less),
+and serves MLflow's own scoring app behind the project's serving layer
+(``iris_ml/serving_layer.py``): ``GET /metrics``, ``X-Request-ID``, error answers
+without stack traces, and opt-in request and payload logs.
+
+``--plain`` serves MLflow's app module without the layer (what ``mlflow models
+serve`` answers, less the CLI parent); ``--via-mlflow-cli`` runs ``mlflow models
+serve`` itself.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5001
 MLFLOW_APP = "mlflow.pyfunc.scoring_server.app:app"
-FOLLOW_APP = "iris_ml.follow:create_app"
+LAYER_APP = "iris_ml.serving_app:create_app"
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,10 @@ class ServeSettings:
     access_log: bool = False
     follow: bool = False
     follow_interval: float = 10.0  # seconds between looks at the registry
+    log_requests: bool = False  # one JSON line per request on stderr
+    payload_dir: str | None = None  # write what is scored here (payload_log.py)
+    payload_sample_rate: float = 1.0
+    payload_max_mb: int = 256  # per worker; the oldest files go first
 
     @property
     def worker_count(self) -> int:
@@ -139,12 +148,14 @@ def download_model(model_name: str, version: str, source: str) -> str:
     return str(target)
 
 
-def follow_state_dir() -> Path:
+def state_dir() -> Path:
     """A folder the workers share, named after the server's pid; stale ones are removed."""
+    from iris_ml.follow import pid_alive
+
     parent = Path(tempfile.gettempdir()) / "iris-ml-serve"
     parent.mkdir(exist_ok=True)
     for old in parent.iterdir():
-        if old.name.isdigit() and not _pid_alive(int(old.name)):
+        if old.name.isdigit() and not pid_alive(int(old.name)):
             shutil.rmtree(old, ignore_errors=True)
     # The launcher's pid is the server's: os.execve below keeps it.
     state = parent / str(os.getpid())
@@ -153,35 +164,45 @@ def follow_state_dir() -> Path:
     return state
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def follow_command(
-    settings: ServeSettings, version: str, source: str, local: str
+def layer_command(
+    settings: ServeSettings, version: str | None, source: str, local: str
 ) -> tuple[list[str], dict[str, str]]:
     """MLflow's command with our factory in place of MLflow's app module (same server, same app)."""
     from iris_ml.follow import FOLLOW_ENV, FollowConfig
+    from iris_ml.payload_log import PayloadLogSettings
+    from iris_ml.serving_app import SERVING_ENV, LayerSettings
+    from iris_ml.serving_metrics import MULTIPROC_ENV
 
     argv, extra = uvicorn_command(settings, local)
-    argv = [arg for arg in argv if arg != MLFLOW_APP] + ["--factory", FOLLOW_APP]
-    config = FollowConfig(
-        state_dir=str(follow_state_dir()),
-        model_name=settings.model_name,
-        alias=settings.alias,
-        version=version,
-        source=source,
-        local_path=local,
-        workers=settings.worker_count,
-        interval=settings.follow_interval,
+    argv = [arg for arg in argv if arg != MLFLOW_APP] + ["--factory", LAYER_APP]
+    state = state_dir()
+    (state / "metrics").mkdir()
+    payloads = None
+    if settings.payload_dir:
+        total = settings.payload_max_mb * 1024 * 1024
+        payloads = PayloadLogSettings(
+            folder=str(Path(settings.payload_dir).resolve()),
+            sample_rate=settings.payload_sample_rate,
+            max_file_bytes=min(16 * 1024 * 1024, max(total // 4, 1)),
+            max_total_bytes=total,
+        )
+    layer = LayerSettings(
+        model_path=local, version=version, log_requests=settings.log_requests, payloads=payloads
     )
-    return argv, {**extra, FOLLOW_ENV: config.to_env()}
+    env = {**extra, SERVING_ENV: layer.to_env(), MULTIPROC_ENV: str(state / "metrics")}
+    if settings.follow:
+        config = FollowConfig(
+            state_dir=str(state / "follow"),
+            model_name=settings.model_name,
+            alias=settings.alias,
+            version=str(version),
+            source=source,
+            local_path=local,
+            workers=settings.worker_count,
+            interval=settings.follow_interval,
+        )
+        env[FOLLOW_ENV] = config.to_env()
+    return argv, env
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,6 +252,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between looks at the registry with --follow",
     )
     p.add_argument(
+        "--log-requests",
+        action="store_true",
+        help="one JSON line per request on stderr (request id, status, latency, rows, version)",
+    )
+    p.add_argument(
+        "--log-payloads",
+        metavar="DIR",
+        help="write every scored row (features, answer, version, request id) under DIR",
+    )
+    p.add_argument(
+        "--payload-sample-rate",
+        type=float,
+        default=d.payload_sample_rate,
+        help="share of requests whose rows are written, 0 to 1",
+    )
+    p.add_argument(
+        "--payload-max-mb",
+        type=int,
+        default=d.payload_max_mb,
+        help="payload files each worker keeps, in MB; the oldest go first",
+    )
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="serve MLflow's app without the project's layer (no metrics, ids or logs)",
+    )
+    p.add_argument(
         "--via-mlflow-cli",
         action="store_true",
         help="run `mlflow models serve` itself (keeps the CLI parent process)",
@@ -241,8 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _refusal(args: argparse.Namespace) -> str | None:
     if args.follow and (args.version or args.model_path):
         return "--follow watches an alias: it cannot be combined with --version or --model-path"
-    if args.follow and args.via_mlflow_cli:
-        return "--follow needs the project's launcher: drop --via-mlflow-cli"
+    bare = "--via-mlflow-cli" if args.via_mlflow_cli else "--plain" if args.plain else None
+    layered = args.follow or args.log_requests or args.log_payloads
+    if bare and layered:
+        return f"{bare} serves MLflow's app alone: drop --follow, --log-requests and --log-payloads"
+    if not 0 <= args.payload_sample_rate <= 1:
+        return "--payload-sample-rate is a share of requests, from 0 to 1"
+    if args.payload_max_mb < 1:
+        return "--payload-max-mb must be at least 1"
     return None
 
 
@@ -281,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
         access_log=args.access_log,
         follow=args.follow,
         follow_interval=args.follow_interval,
+        log_requests=args.log_requests,
+        payload_dir=args.log_payloads,
+        payload_sample_rate=args.payload_sample_rate,
+        payload_max_mb=args.payload_max_mb,
     )
     if refusal := _refusal(args):
         print(f"error: {refusal}", file=sys.stderr)
@@ -302,10 +360,10 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{settings.model_name} version {version} ({how})"
     if args.via_mlflow_cli:
         command, extra_env = mlflow_cli_command(settings, uri), {}
-    elif settings.follow:
-        command, extra_env = follow_command(settings, str(version), source, str(local))
-    else:
+    elif args.plain:
         command, extra_env = uvicorn_command(settings, str(local))
+    else:
+        command, extra_env = layer_command(settings, version, source, str(local))
     extra_env.update(serving_env(version, settings))
     following = f", following '{settings.alias}'" if settings.follow else ""
     print(

@@ -58,6 +58,21 @@ def served_champion(trained_store: TrainedStore, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="session")
+def plain_mlflow_server(trained_store: TrainedStore, tmp_path_factory: pytest.TempPathFactory):
+    """`mlflow models serve` on the champion as MLflow ships it (one worker): its base URL."""
+    logs = tmp_path_factory.mktemp("plain-mlflow")
+    port = procs.free_port()
+    cmd = [str(procs.BIN / "mlflow"), "models", "serve", "-m", "models:/iris-classifier@champion",
+           "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    proc = procs.Proc(cmd, procs.base_env(trained_store.tracking_uri), logs / "serve.log", cwd=logs)
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/ping", timeout=180)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
 def champion_model(trained_store: TrainedStore):
     """The champion loaded in-process through MLflow, as the scoring server loads it."""
     import mlflow.pyfunc

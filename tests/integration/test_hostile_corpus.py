@@ -1,7 +1,9 @@
 """One corpus of hostile requests (tests/data/hostile_requests.json) against every entry point.
 
-Each server must answer the expected status with a message and no stack trace
-(except the MLflow upstream limits the corpus names), and keep serving.
+Each server must answer the expected status with a message and keep serving. The
+project's server never answers with a stack trace, a file path or a 5xx; plain
+`mlflow models serve` is held to the same except where the corpus names its upstream
+limits.
 score_client must turn every expressible bad input into a typed error before
 sending; the UI's handlers must report it without crashing.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,8 +66,9 @@ def rows_of(entry: dict) -> list | None:
     return None
 
 
-def post(url: str, entry: dict) -> httpx.Response:
+def post(url: str, entry: dict, extra_headers: dict | None = None) -> httpx.Response:
     headers = {"Content-Type": entry["content_type"]} if entry["content_type"] else {}
+    headers.update(extra_headers or {})
     request = httpx.Request("POST", url, content=body_of(entry), headers=headers)
     if not entry["content_type"]:
         request.headers.pop("Content-Type", None)
@@ -73,15 +77,15 @@ def post(url: str, entry: dict) -> httpx.Response:
 
 
 def assert_clean_and_alive(
-    response: httpx.Response, entry: dict, base: str, score_url: str, good: dict
+    response: httpx.Response, entry: dict, score_url: str, allowed_traces: list[str]
 ) -> None:
-    if response.status_code >= 400 and entry["name"] not in CORPUS["known_stack_trace"]:
+    if response.status_code >= 400 and entry["name"] not in allowed_traces:
         text = response.text
         assert (
             "stack_trace" not in text and "Traceback" not in text and "site-packages" not in text
         ), text[:500]
         assert text.strip(), "an error without a message"
-    after = httpx.post(score_url, json=good, timeout=30)
+    after = httpx.post(score_url, json=GOOD, timeout=30)
     assert after.status_code == 200 and after.json()["predictions"][0]["species"] == "virginica"
 
 
@@ -94,11 +98,28 @@ def test_the_corpus_is_large_and_covers_the_required_cases():
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
-def test_mlflow_scoring_server(served_champion, entry):
-    response = post(served_champion.invocations, entry)
+def test_the_projects_server(served_champion, entry):
+    """No stack trace, no path, no 5xx; a JSON error naming the request id it answered."""
+    rid = "corpus-" + "".join(c if c.isalnum() else "-" for c in entry["name"])[:60]
+    response = post(served_champion.invocations, entry, {"X-Request-ID": rid})
+    assert response.status_code == entry["expect"]["serve"], response.text[:300]
+    assert response.headers["x-request-id"] == rid
+    if response.status_code >= 400:
+        error = response.json()
+        assert {"error_code", "message", "request_id"} <= set(error), error
+        assert "stack_trace" not in error
+        assert error["request_id"] == rid and error["message"].strip()
+        assert not re.search(r"(?<![\w:/.])/(?:[\w.-]+/)+", error["message"]), error["message"]
+    assert_clean_and_alive(response, entry, served_champion.invocations, allowed_traces=[])
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
+def test_plain_mlflow_models_serve(plain_mlflow_server, entry):
+    """The bare alternative: the same statuses but for its upstream limits, which the corpus names."""
+    response = post(plain_mlflow_server + "/invocations", entry)
     assert response.status_code == entry["expect"]["mlflow"], response.text[:300]
     assert_clean_and_alive(
-        response, entry, served_champion.base_url, served_champion.invocations, GOOD
+        response, entry, plain_mlflow_server + "/invocations", CORPUS["known_stack_trace"]
     )
 
 

@@ -186,21 +186,25 @@ def test_bad_requests_get_a_clean_4xx_and_the_server_keeps_serving(
     assert after.status_code == 200 and after.json()["predictions"][0]["species"] == "virginica"
 
 
-def test_known_upstream_limit_missing_content_type_is_a_500(served_champion):
-    """MLflow's server answers 500 before the model runs when Content-Type is absent.
-
-    Documented in docs/serving.md as an upstream limit; score_client always sends
-    the header. If MLflow fixes this, this test fails and the docs need updating.
-    """
-    request = httpx.Request("POST", served_champion.invocations, content=records_with())
-    request.headers.pop("Content-Type", None)
-    assert "content-type" not in request.headers
-    with httpx.Client(timeout=30) as client:
-        response = client.send(request)
-        assert response.status_code == 500
+def test_a_missing_content_type_is_a_415_here_and_a_500_on_plain_mlflow(
+    served_champion, plain_mlflow_server
+):
+    """MLflow's handler fails before the model runs when Content-Type is absent (an upstream
+    limit, docs/serving.md); the project's layer refuses it first. If MLflow fixes this,
+    the plain half fails and the docs need updating."""
+    statuses = {}
+    for name, url in (("ours", served_champion.invocations), ("plain", plain_mlflow_server + "/invocations")):  # fmt: skip
+        request = httpx.Request("POST", url, content=records_with())
+        request.headers.pop("Content-Type", None)
+        with httpx.Client(timeout=30) as client:
+            response = client.send(request)
         assert "Traceback" not in response.text
-    # uvicorn drops that connection after the unhandled error; a new one is served.
-    assert httpx.get(served_champion.base_url + "/ping", timeout=10).status_code == 200
+        statuses[name] = response.status_code
+        if name == "ours":
+            assert "Content-Type is missing" in response.json()["message"]
+    assert statuses == {"ours": 415, "plain": 500}
+    # uvicorn drops the plain server's connection after the unhandled error; a new one is served.
+    assert httpx.get(plain_mlflow_server + "/ping", timeout=10).status_code == 200
 
 
 def test_known_upstream_limit_booleans_are_coerced_to_numbers(served_champion):
@@ -225,17 +229,20 @@ def test_known_upstream_limit_booleans_are_coerced_to_numbers(served_champion):
     assert false.status_code == 400 and "greater than 0" in false.text
 
 
-def test_known_upstream_limit_csv_parse_errors_carry_a_stack_trace(served_champion):
-    """A CSV cell pandas cannot parse fails in MLflow's CSV reader, which answers 400
-    *with* a stack_trace, before the model runs. Documented in docs/serving.md;
-    score_client sends JSON only, validated first. The server keeps serving.
-    """
-    body = ",".join(FEATURE_NAMES) + "\n5.1,abc,1.4,0.2\n"
-    response = httpx.post(
-        served_champion.invocations, content=body, headers={"Content-Type": "text/csv"}, timeout=30
+def test_a_csv_cell_that_is_no_number_is_named_here_and_a_stack_trace_on_plain_mlflow(
+    served_champion, plain_mlflow_server
+):
+    """MLflow's CSV reader answers 400 *with* a stack_trace before the model runs (an upstream
+    limit, docs/serving.md); the project's layer names the line and column instead."""
+    body = ",".join(FEATURE_NAMES) + "\n5.1,3.5,1.4,0.2\n5.1,abc,1.4,0.2\n"
+    csv = {"Content-Type": "text/csv"}
+    ours = httpx.post(served_champion.invocations, content=body, headers=csv, timeout=30)
+    assert ours.status_code == 400 and "stack_trace" not in ours.json()
+    assert ours.json()["message"] == (
+        "Invalid input: line 3, column 'sepal_width': expected a number in cm, got 'abc'"
     )
-    assert response.status_code == 400
-    assert "stack_trace" in response.json()
+    plain = httpx.post(plain_mlflow_server + "/invocations", content=body, headers=csv, timeout=30)
+    assert plain.status_code == 400 and "stack_trace" in plain.json()
     assert httpx.get(served_champion.base_url + "/ping", timeout=10).status_code == 200
 
 

@@ -63,7 +63,7 @@ def loads(monkeypatch):
     """Versions named in ``loads.broken`` fail their check; every load is counted."""
     state = SimpleNamespace(broken=set(), count=0)
 
-    def load_version(model_name, version, source, local_path=None, check=True):
+    def load_version(model_name, version, source, local_path=None, check=True, wrap=None):
         state.count += 1
         if version in state.broken:
             raise follow.CheckFailed("the textbook flowers were named ['setosa', 'virginica']")

@@ -1,0 +1,158 @@
+"""Payload logging: what the model was asked and answered, one JSON line per scored row.
+
+Off the request path: a request hands its batch to a bounded queue and returns; a
+thread of the worker writes the lines. Each worker writes its own files
+(``payloads-<pid>-<n>.jsonl``), so lines of two workers never interleave, and starts
+a new file past ``max_file_bytes``; the oldest files go once the folder holds more
+than ``max_total_bytes``. A full queue, a full disk or an unwritable folder drops
+rows (counted in ``iris_payload_rows_dropped``, logged once) and never fails a request.
+
+Columns (the drift monitor and the Azure data collector use the same): time,
+request_id, model_version, the four features, species, and probability_<species>.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import random
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from iris_ml.contract import FEATURE_NAMES, PROBABILITIES_KEY, SPECIES, SPECIES_KEY
+
+_log = logging.getLogger("iris_ml.payloads")
+FILE_PATTERN = "payloads-*.jsonl"
+PROBABILITY_COLUMNS = tuple(f"probability_{s}" for s in SPECIES)
+COLUMNS = ("time", "request_id", "model_version", *FEATURE_NAMES, SPECIES_KEY, *PROBABILITY_COLUMNS)
+
+
+@dataclass(frozen=True)
+class PayloadLogSettings:
+    folder: str
+    sample_rate: float = 1.0  # share of requests whose rows are written
+    max_file_bytes: int = 16 * 1024 * 1024
+    max_total_bytes: int = 256 * 1024 * 1024  # per worker
+    max_queued_rows: int = 200_000  # ~10 MB of pending rows per worker at most
+
+
+@dataclass(frozen=True)
+class Batch:
+    at: float
+    request_id: str
+    model_version: str | None
+    matrix: np.ndarray
+    predictions: Sequence[dict]
+
+
+class PayloadLog:
+    def __init__(
+        self, settings: PayloadLogSettings, on_drop: Callable[[str, int], None] | None = None
+    ) -> None:
+        self.settings = settings
+        self._on_drop = on_drop or (lambda reason, rows: None)
+        self._queue: queue.Queue[Batch | None] = queue.Queue()
+        self._queued_rows = 0
+        self._lock = threading.Lock()
+        self._file_index = 0
+        self._said: set[str] = set()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> PayloadLog:
+        self._thread = threading.Thread(target=self._run, name="payload-log", daemon=True)
+        self._thread.start()
+        return self
+
+    def sampled(self) -> bool:
+        rate = self.settings.sample_rate
+        return rate >= 1.0 or (rate > 0 and random.random() < rate)
+
+    def submit(self, batch: Batch) -> None:
+        """Queue a batch for writing; drop it (counted) if the queue is full. Never blocks."""
+        rows = len(batch.matrix)
+        with self._lock:
+            if self._queued_rows + rows > self.settings.max_queued_rows:
+                full = True
+            else:
+                full = False
+                self._queued_rows += rows
+        if full:
+            self._drop("queue_full", rows, "the payload log cannot keep up: rows dropped")
+            return
+        self._queue.put(batch)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    # -- the writer thread -----------------------------------------------------------
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            with self._lock:
+                self._queued_rows -= len(batch.matrix)
+            try:
+                self._write(batch)
+            except (
+                OSError
+            ) as exc:  # full disk, folder gone or read-only: never the request's problem
+                self._drop("write_error", len(batch.matrix), f"payload log not written: {exc}")
+            except Exception as exc:  # a bug here must not kill the thread
+                self._drop("write_error", len(batch.matrix), f"payload log failed: {exc!r}")
+
+    def _write(self, batch: Batch) -> None:
+        text = "".join(lines(batch))
+        path = self._current_file(len(text))
+        with path.open("a", encoding="utf-8") as out:
+            out.write(text)
+
+    def _current_file(self, adding: int) -> Path:
+        folder = Path(self.settings.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"payloads-{os.getpid()}-{self._file_index}.jsonl"
+        size = path.stat().st_size if path.exists() else 0
+        if size and size + adding > self.settings.max_file_bytes:
+            self._file_index += 1
+            path = folder / f"payloads-{os.getpid()}-{self._file_index}.jsonl"
+            self._prune(folder)
+        return path
+
+    def _prune(self, folder: Path) -> None:
+        mine = sorted(
+            folder.glob(f"payloads-{os.getpid()}-*.jsonl"), key=lambda p: p.stat().st_mtime
+        )
+        total = sum(p.stat().st_size for p in mine)
+        for old in mine[:-1]:
+            if total <= self.settings.max_total_bytes:
+                break
+            total -= old.stat().st_size
+            old.unlink(missing_ok=True)
+
+    def _drop(self, reason: str, rows: int, message: str) -> None:
+        self._on_drop(reason, rows)
+        if reason not in self._said:  # once per reason: a full disk must not flood the log
+            self._said.add(reason)
+            _log.warning("%s (counted in iris_payload_rows_dropped from now on)", message)
+
+
+def lines(batch: Batch) -> list[str]:
+    """One JSON line per row, in COLUMNS order."""
+    stamp = datetime.fromtimestamp(batch.at, UTC).isoformat(timespec="milliseconds")
+    head = {"time": stamp, "request_id": batch.request_id, "model_version": batch.model_version}
+    out = []
+    for values, answer in zip(batch.matrix.tolist(), batch.predictions, strict=True):
+        row = dict(head)
+        row.update(zip(FEATURE_NAMES, values, strict=True))
+        row[SPECIES_KEY] = answer[SPECIES_KEY]
+        probabilities = answer[PROBABILITIES_KEY]
+        row.update(zip(PROBABILITY_COLUMNS, (probabilities[s] for s in SPECIES), strict=True))
+        out.append(json.dumps(row) + "\n")
+    return out

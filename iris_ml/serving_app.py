@@ -1,0 +1,84 @@
+"""The app each uvicorn worker serves (``uvicorn --factory iris_ml.serving_app:create_app``).
+
+MLflow's own scoring app (``scoring_server.init``) for the model, or the champion
+follower around such apps, behind the serving layer (metrics, request ids, clean
+errors, request log) with the model wrapped to report what it scored (metrics,
+payload log). The launcher (``iris_ml/serve.py``) hands the settings over in
+``$IRIS_SERVING``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from iris_ml.follow import FOLLOW_ENV, create_follower
+from iris_ml.observed_model import ObservedModel
+from iris_ml.payload_log import PayloadLog, PayloadLogSettings
+from iris_ml.serving_layer import ServingLayer
+from iris_ml.serving_metrics import ServingMetrics
+
+SERVING_ENV = "IRIS_SERVING"
+
+
+@dataclass(frozen=True)
+class LayerSettings:
+    """What the launcher hands every worker (JSON in ``$IRIS_SERVING``)."""
+
+    model_path: str | None = None  # served as is (without --follow)
+    version: str | None = None
+    log_requests: bool = False
+    payloads: PayloadLogSettings | None = None
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> LayerSettings:
+        data = json.loads(os.environ[SERVING_ENV])
+        payloads = data.pop("payloads")
+        return cls(**data, payloads=PayloadLogSettings(**payloads) if payloads else None)
+
+
+def _log_to_stderr(name: str, fmt: str) -> None:
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(fmt))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def create_app() -> ServingLayer:
+    settings = LayerSettings.from_env()
+    _log_to_stderr("iris_ml.access", "%(message)s")  # the JSON line alone
+    for name in ("iris_ml.serving", "iris_ml.payloads"):
+        _log_to_stderr(name, "%(asctime)s %(name)s[%(process)d] %(message)s")
+    metrics = ServingMetrics()
+    payloads = None
+    if settings.payloads is not None:
+        payloads = PayloadLog(
+            settings.payloads,
+            on_drop=lambda reason, rows: metrics.payload_dropped.labels(reason).inc(rows),
+        ).start()
+        atexit.register(payloads.close)  # a worker stopped by SIGTERM/SIGINT writes what it holds
+
+    def wrap(model: Any, version: str | None) -> ObservedModel:
+        return ObservedModel(model, version, metrics, payloads)
+
+    if os.environ.get(FOLLOW_ENV):
+        follower = create_follower(wrap)
+        return ServingLayer(
+            follower, lambda: follower.current.version, metrics, settings.log_requests
+        )
+    from mlflow.pyfunc import scoring_server
+
+    model = scoring_server.load_model_with_mlflow_config(str(settings.model_path))
+    app = scoring_server.init(wrap(model, settings.version))
+    return ServingLayer(app, lambda: settings.version, metrics, settings.log_requests)

@@ -1,0 +1,305 @@
+"""A small ASGI layer in front of MLflow's scoring app (composition: MLflow's code is untouched).
+
+Every MLflow route, input format and successful answer passes through as MLflow gives
+it. The layer adds:
+
+* ``GET /metrics``: Prometheus text (``serving_metrics.py``);
+* ``X-Request-ID``: the caller's when it is a short safe token, else a new one; on every
+  answer, in every error body and in the request's log line;
+* error answers that never carry a stack trace or a file path: MLflow's ``stack_trace``
+  field is dropped, paths are cut from messages, a non-numeric CSV cell is named by line
+  and column, and what MLflow's handler would answer with a 500 (no Content-Type,
+  bytes that are not UTF-8) is refused first with a 4xx. Every error body is JSON
+  with ``error_code``, ``message`` and ``request_id`` (and MLflow's other fields);
+* opt-in JSON log lines, one per request (never the body or a header's value).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from iris_ml.contract import FEATURE_NAMES, RowError, format_row_errors, value_problem
+from iris_ml.observed_model import RequestContext, current_request
+from iris_ml.serving_metrics import ServingMetrics, route_label
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+REQUEST_ID_HEADERS = (b"x-request-id", b"x-ms-client-request-id")  # the second: Azure's name
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+# An absolute path (not part of a URL): /a/b/c.py, /usr/lib/python3.11/site-packages/...
+_PATH = re.compile(r"(?<![\w:/.])/(?:[\w.@+-]+/)+[\w.@+-]+")
+# MLflow prefixes schema errors with a dump of the whole input; the reason follows "Error: ".
+_ECHO = re.compile(r"^Failed to predict data .*?\nError: ", re.DOTALL)
+_CSV_PARSE_FAILED = "Failed to parse input as a Pandas DataFrame"
+TEXT_TYPES = ("application/json", "text/csv")  # MLflow reads these as UTF-8 text
+_access_log = logging.getLogger("iris_ml.access")
+
+
+def request_id(headers: Mapping[bytes, bytes]) -> str:
+    """The caller's id when it is a short token of safe characters; otherwise a new one."""
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value is not None:
+            text = value.decode("latin-1")
+            return text if _SAFE_ID.fullmatch(text) else uuid.uuid4().hex
+    return uuid.uuid4().hex
+
+
+def refusal(headers: Mapping[bytes, bytes], body: bytes) -> tuple[int, str] | None:
+    """(status, message) for a request MLflow's handler would answer with a 500, else None."""
+    content_type = headers.get(b"content-type", b"")
+    if not content_type.strip():
+        return 415, "Content-Type is missing: send application/json or text/csv"
+    mime, *parameters = (part.strip() for part in content_type.decode("latin-1").split(";"))
+    charset = next(
+        (p.partition("=")[2].strip().lower() for p in parameters if p.startswith("charset=")),
+        "utf-8",
+    )
+    if mime.lower() in TEXT_TYPES and charset == "utf-8":
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return 400, f"the body is not UTF-8 text (byte {exc.start} cannot be decoded)"
+    return None
+
+
+def clean_message(text: str) -> str:
+    """A message fit for a caller: no traceback, no file path, no echo of the input."""
+    text = text.split("Traceback (most recent call last)", 1)[0]
+    text = _ECHO.sub("", text)
+    return _PATH.sub("<path>", text).strip()
+
+
+def csv_cell_problems(text: str) -> list[RowError]:
+    """The cells of a CSV body's feature columns that are not numbers, named by line (first few)."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None) or []
+    where = {name.strip(): i for i, name in enumerate(header) if name.strip() in FEATURE_NAMES}
+    errors: list[RowError] = []
+    for row, cells in enumerate(reader):
+        for name, i in where.items():
+            cell = cells[i].strip() if i < len(cells) else ""
+            if cell == "":
+                continue  # an empty cell is a missing value: the model says so itself
+            try:
+                float(cell)
+            except ValueError:
+                kind, problem = value_problem(name, cell) or ("not_a_number", "not a number")
+                errors.append(RowError(row, name, problem, line=reader.line_num, kind=kind))
+        if len(errors) > 5:
+            break
+    return errors
+
+
+def error_body(status: int, body: bytes, request_id: str, csv_text: str | None) -> bytes:
+    """The JSON error body for whatever the app answered with ``status``.
+
+    MLflow's own JSON errors keep their fields (``error_code``, ``error_class``, ...) but
+    ``stack_trace``; anything else becomes ``{"error_code", "message"}``. All get
+    ``request_id``.
+    """
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    fields: dict[str, Any] = {}
+    message = None
+    if isinstance(parsed, dict):
+        fields = {k: v for k, v in parsed.items() if k not in ("stack_trace", "detail")}
+        found = parsed.get("message", parsed.get("detail"))
+        message = found if isinstance(found, str) else None if found is None else str(found)
+    if message is None:
+        message = body.decode("utf-8", errors="replace")
+    csv_failed = csv_text is not None and status == 400 and message.startswith(_CSV_PARSE_FAILED)
+    if csv_failed and (cells := csv_cell_problems(str(csv_text))):
+        message = f"Invalid input: {format_row_errors(cells)}"
+    if not isinstance(fields.get("error_code"), str):
+        fields["error_code"] = _status_name(status)
+    fields["message"] = clean_message(message) or HTTPStatus(status).phrase
+    fields["request_id"] = request_id
+    return json.dumps(fields).encode()
+
+
+def _status_name(status: int) -> str:
+    try:
+        return HTTPStatus(status).name
+    except ValueError:
+        return "ERROR"
+
+
+class ServingLayer:
+    """The ASGI app uvicorn runs: this layer around MLflow's scoring app (or the follower)."""
+
+    def __init__(
+        self,
+        app: Any,
+        version_of: Callable[[], str | None],
+        metrics: ServingMetrics,
+        log_requests: bool = False,
+    ) -> None:
+        self.app = app
+        self.version_of = version_of
+        self.metrics = metrics
+        self.log_requests = log_requests
+        self._log = logging.getLogger("iris_ml.serving")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)  # lifespan, websockets: MLflow's concern
+            return
+        started = time.perf_counter()
+        headers = dict(scope["headers"])
+        context = RequestContext(request_id(headers))
+        token = current_request.set(context)
+        status = 500
+        try:
+            status = await self._answer(scope, headers, receive, send, context)
+        finally:
+            current_request.reset(token)
+            elapsed = time.perf_counter() - started
+            version = self.version_of()
+            self.metrics.serving(version)
+            self.metrics.request(scope["path"], status, elapsed)
+            if self.log_requests:
+                self._log_line(scope, context, status, elapsed, version)
+
+    async def _answer(
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        send: Send,
+        context: RequestContext,
+    ) -> int:
+        method, path = scope["method"], scope["path"]
+        if path == "/metrics" and method in ("GET", "HEAD"):
+            body, content_type = self.metrics.render()
+            return await _send(send, 200, body, content_type, context.request_id)
+        if path != "/invocations" or method != "POST":
+            return await self._forward(scope, receive, send, context, None)
+        body = await _read_body(receive)
+        if body is None:
+            return 499  # the client went away before sending its request (nginx's code)
+        if refused := refusal(headers, body):
+            status, message = refused
+            return await _send_error(send, status, message, context.request_id)
+        is_csv = headers.get(b"content-type", b"").lower().startswith(b"text/csv")
+        csv_text = body.decode("utf-8") if is_csv else None
+        return await self._forward(scope, _replay(body, receive), send, context, csv_text)
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        context: RequestContext,
+        csv_text: str | None,
+    ) -> int:
+        """Run the app; pass success through with the request id, rewrite every error answer."""
+        rid = context.request_id
+        held: list[bytes] = []
+        sent = {"status": 0, "done": False}
+
+        async def guarded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent["status"] = message["status"]
+                if message["status"] < 400:
+                    headers = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                    await send({**message, "headers": headers})
+                return  # an error's head waits for its body, which is rewritten
+            if message["type"] == "http.response.body" and sent["status"] >= 400:
+                held.append(message.get("body", b""))
+                if not message.get("more_body", False) and not sent["done"]:
+                    sent["done"] = True
+                    self._count_csv_refusal(sent["status"], csv_text)
+                    body = error_body(sent["status"], b"".join(held), rid, csv_text)
+                    await _send(send, sent["status"], body, "application/json", rid)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, guarded)
+        except Exception:
+            # Starlette answers an unhandled error with a 500 (rewritten above), then re-raises.
+            self._log.exception("request %s failed", rid)
+            if not sent["status"]:
+                await _send_error(send, 500, "the server failed to answer", rid)
+            return 500
+        return sent["status"] or 500
+
+    def _count_csv_refusal(self, status: int, csv_text: str | None) -> None:
+        if csv_text is not None and status == 400:
+            cells = csv_cell_problems(csv_text)
+            if cells:
+                self.metrics.refused({(c.column, c.kind): 1 for c in cells})
+
+    def _log_line(
+        self,
+        scope: Scope,
+        context: RequestContext,
+        status: int,
+        elapsed: float,
+        version: str | None,
+    ) -> None:
+        record = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "request_id": context.request_id,
+            "method": scope["method"],
+            "path": route_label(scope["path"]),
+            "status": status,
+            "latency_ms": round(elapsed * 1000, 3),
+            "rows": context.rows,
+            "model_version": version,
+        }
+        _access_log.info(json.dumps(record))
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the app the body already read, then the real channel."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def again() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return again
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: str, rid: str) -> int:
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", rid.encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return status
+
+
+async def _send_error(send: Send, status: int, message: str, rid: str) -> int:
+    body = json.dumps(
+        {"error_code": _status_name(status), "message": message, "request_id": rid}
+    ).encode()
+    return await _send(send, status, body, "application/json", rid)

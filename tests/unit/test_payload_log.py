@@ -1,0 +1,90 @@
+"""The payload log: rows as scored, off the request path, bounded, and never a failed request."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from iris_ml.contract import FEATURE_NAMES, SPECIES
+from iris_ml.payload_log import COLUMNS, Batch, PayloadLog, PayloadLogSettings
+
+
+def batch(rows: int, rid: str = "r1") -> Batch:
+    matrix = np.tile([5.1, 3.5, 1.4, 0.2], (rows, 1))
+    answers = [
+        {
+            "species": "setosa",
+            "probabilities": {"setosa": 0.9, "versicolor": 0.08, "virginica": 0.02},
+        }
+    ] * rows
+    return Batch(1_700_000_000.0, rid, "7", matrix, answers)
+
+
+def read_rows(folder) -> list[dict]:
+    return [
+        json.loads(line)
+        for f in sorted(folder.glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
+
+
+def test_rows_are_written_as_scored_in_the_documented_columns(tmp_path):
+    log = PayloadLog(PayloadLogSettings(str(tmp_path))).start()
+    log.submit(batch(3, "order-00123"))
+    log.close()
+    rows = read_rows(tmp_path)
+    assert len(rows) == 3 and tuple(rows[0]) == COLUMNS
+    assert rows[0]["request_id"] == "order-00123" and rows[0]["model_version"] == "7"
+    assert [rows[0][n] for n in FEATURE_NAMES] == [5.1, 3.5, 1.4, 0.2]
+    assert rows[0]["species"] == "setosa" and rows[0]["time"] == "2023-11-14T22:13:20.000+00:00"
+    assert [rows[0][f"probability_{s}"] for s in SPECIES] == [0.9, 0.08, 0.02]
+
+
+def test_files_rotate_and_the_oldest_go_past_the_cap(tmp_path):
+    settings = PayloadLogSettings(str(tmp_path), max_file_bytes=4_000, max_total_bytes=12_000)
+    log = PayloadLog(settings).start()
+    for i in range(40):
+        log.submit(batch(5, f"r{i}"))
+        time.sleep(0.002)  # distinct mtimes: the oldest file is known
+    log.close()
+    files = list(tmp_path.glob("payloads-*.jsonl"))
+    assert len(files) > 1
+    assert sum(f.stat().st_size for f in files) <= 12_000 + 4_000
+    kept = {r["request_id"] for r in read_rows(tmp_path)}
+    assert "r39" in kept and "r0" not in kept
+
+
+def test_an_unwritable_folder_drops_rows_counted_and_logged_once(tmp_path, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    dropped = []
+    log = PayloadLog(
+        PayloadLogSettings(str(blocker / "payloads")), on_drop=lambda r, n: dropped.append((r, n))
+    ).start()
+    for _ in range(3):
+        log.submit(batch(2))  # returns at once: the request is never the one to fail
+    log.close()
+    assert dropped == [("write_error", 2)] * 3
+    assert sum("payload log not written" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_full_queue_drops_instead_of_growing(tmp_path):
+    dropped = []
+    log = PayloadLog(  # not started: nothing drains the queue
+        PayloadLogSettings(str(tmp_path), max_queued_rows=10),
+        on_drop=lambda r, n: dropped.append((r, n)),
+    )
+    log.submit(batch(6))
+    log.submit(batch(6))
+    assert dropped == [("queue_full", 6)]
+
+
+def test_sampling_keeps_about_the_asked_share():
+    log = PayloadLog(PayloadLogSettings("/unused", sample_rate=0.25))
+    share = sum(log.sampled() for _ in range(4000)) / 4000
+    assert 0.2 < share < 0.3
+    assert not any(
+        PayloadLog(PayloadLogSettings("/unused", sample_rate=0)).sampled() for _ in range(100)
+    )

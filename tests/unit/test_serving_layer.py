@@ -1,0 +1,200 @@
+"""The serving layer in front of an ASGI app that answers as MLflow's does (no server here).
+
+The integration tests run the real thing (tests/integration/test_observability.py); here
+each rule of the layer is pinned against the exact answers MLflow 3.15's handler gives
+(copied from mlflow/pyfunc/scoring_server/__init__.py's paths: `_handle_serving_error`
+bodies with `stack_trace`, plain-text 415s, Starlette's 500 then re-raise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from iris_ml.serving_layer import (
+    ServingLayer,
+    clean_message,
+    csv_cell_problems,
+    refusal,
+    request_id,
+)
+from iris_ml.serving_metrics import ServingMetrics
+
+STACK = 'Traceback (most recent call last):\n  File "/venv/lib/python3.11/site-packages/mlflow/x.py", line 3\nValueError: boom\n'
+CSV_FAILED = {
+    "error_code": "BAD_REQUEST",
+    "message": "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
+    "CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method. "
+    "Error: 'could not convert string to float: '=1+1''",
+    "stack_trace": STACK,
+}
+
+
+def mlflow_like_app(status: int, body: bytes, content_type: str = "application/json", boom=False):
+    seen = {}
+
+    async def app(scope, receive, send):
+        message = await receive()
+        seen["body"] = message.get("body", b"")
+        if boom:
+            await send({"type": "http.response.start", "status": 500, "headers": []})
+            await send({"type": "http.response.body", "body": b"Internal Server Error"})
+            raise RuntimeError("/secret/path/model.py exploded")
+        headers = [(b"content-type", content_type.encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app, seen
+
+
+def call(layer, content=b"{}", headers=None, path="/invocations", method="POST"):
+    async def go():
+        transport = httpx.ASGITransport(app=layer)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.request(method, path, content=content, headers=headers or {})
+
+    return asyncio.run(go())
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def metrics(monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    return ServingMetrics()
+
+
+def test_success_passes_through_untouched_with_the_callers_request_id(metrics):
+    answer = b'{"predictions": [{"species": "setosa"}]}'
+    app, seen = mlflow_like_app(200, answer)
+    layer = ServingLayer(app, lambda: "3", metrics)
+    response = call(layer, b'{"inputs": 1}', {**JSON, "X-Request-ID": "order-00123"})
+    assert response.content == answer and response.status_code == 200
+    assert response.headers["x-request-id"] == "order-00123"
+    assert seen["body"] == b'{"inputs": 1}'  # the app got the body the layer read
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("abc-123", True),
+        ("00123", True),
+        ("a" * 128, True),
+        ("a" * 129, False),
+        ("has space", False),
+        ("<script>", False),
+        ("line\nbreak", False),
+        ("", False),
+    ],
+)
+def test_request_ids_are_echoed_only_when_short_and_safe(given, kept):
+    found = request_id({b"x-request-id": given.encode()})
+    assert (found == given) == kept
+    assert len(found) <= 128
+
+
+def test_a_request_id_is_generated_when_absent_and_azures_header_is_read():
+    generated = {request_id({}) for _ in range(3)}
+    assert len(generated) == 3 and all(len(g) == 32 for g in generated)
+    assert request_id({b"x-ms-client-request-id": b"az-7"}) == "az-7"
+
+
+def test_mlflows_stack_trace_never_reaches_the_caller_and_a_csv_cell_is_named(metrics):
+    app, _ = mlflow_like_app(400, json.dumps(CSV_FAILED).encode())
+    layer = ServingLayer(app, lambda: "3", metrics)
+    body = b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n=1+1,3,4,1\n"
+    response = call(layer, body, {"Content-Type": "text/csv", "X-Request-ID": "r1"})
+    error = response.json()
+    assert response.status_code == 400 and "stack_trace" not in error
+    assert error == {
+        "error_code": "BAD_REQUEST",
+        "message": "Invalid input: line 3, column 'sepal_length': expected a number in cm, "
+        "got '=1+1'",
+        "request_id": "r1",
+    }
+
+
+def test_plain_text_errors_become_json_with_the_same_words(metrics):
+    app, _ = mlflow_like_app(415, b"The scoring server only supports UTF-8", "text/plain")
+    response = call(ServingLayer(app, lambda: None, metrics), b"{}", JSON)
+    assert response.status_code == 415
+    assert response.json()["message"] == "The scoring server only supports UTF-8"
+    assert response.json()["error_code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+def test_an_unhandled_error_is_a_json_500_without_its_path(metrics, caplog):
+    app, _ = mlflow_like_app(0, b"", boom=True)
+    response = call(ServingLayer(app, lambda: None, metrics), b"{}", {**JSON, "X-Request-ID": "r9"})
+    assert response.status_code == 500
+    assert response.json()["request_id"] == "r9" and "/secret" not in response.text
+    assert "r9" in caplog.text  # the log has it, with the traceback, for whoever runs the server
+
+
+def test_what_mlflow_would_answer_with_a_500_is_refused_before_it_runs(metrics):
+    app, seen = mlflow_like_app(200, b"{}")
+    layer = ServingLayer(app, lambda: None, metrics)
+    no_type = call(layer, b"{}", {"Content-Type": ""})
+    assert no_type.status_code == 415 and "Content-Type is missing" in no_type.json()["message"]
+    latin = call(layer, '{"a": "é"}'.encode("latin-1"), JSON)
+    assert latin.status_code == 400 and "not UTF-8" in latin.json()["message"]
+    assert "body" not in seen  # the app never ran
+
+
+def test_refusal_leaves_other_charsets_and_parquet_to_mlflow():
+    assert refusal({b"content-type": b"application/json; charset=latin-1"}, b"\xe9") is None
+    assert refusal({b"content-type": b"application/x-parquet"}, b"\xff\xfe") is None
+    assert refusal({b"content-type": b"text/csv"}, b"a,b\n1,2\n") is None
+
+
+def test_messages_lose_tracebacks_paths_and_mlflows_echo_of_the_input_but_keep_urls():
+    message = "Failed to predict data '   sepal_length\n0  1.0'. \nError: bad " + STACK
+    assert clean_message(message) == "bad"
+    kept = "see https://mlflow.org/docs/latest/models.html and /invocations"
+    assert clean_message(kept) == kept
+    assert clean_message("read /usr/lib/x/y.py failed") == "read <path> failed"
+
+
+def test_csv_cells_are_named_by_physical_line_and_empty_cells_are_left_to_the_model():
+    text = (
+        'sepal_length,sepal_width,petal_length,petal_width,note\n1,2,3,4,"two\nlines"\n,2,x,4,ok\n'
+    )
+    (problem,) = csv_cell_problems(text)
+    assert (problem.line, problem.column, problem.kind) == (4, "petal_length", "not_a_number")
+
+
+def test_metrics_count_what_the_layer_answered(metrics):
+    app, _ = mlflow_like_app(400, json.dumps(CSV_FAILED).encode())
+    layer = ServingLayer(app, lambda: "5", metrics)
+    call(
+        layer,
+        b"sepal_length,sepal_width,petal_length,petal_width\nx,1,1,1\n",
+        {"Content-Type": "text/csv"},
+    )
+    text = call(layer, path="/metrics", method="GET").text
+    assert 'iris_requests_total{route="/invocations",status_class="4xx"} 1.0' in text
+    assert 'iris_rejected_rows_total{column="sepal_length",problem="not_a_number"} 1.0' in text
+    assert 'iris_model_version_info{version="5"} 1.0' in text
+
+
+def test_request_log_lines_are_json_without_the_body(metrics, caplog):
+    app, _ = mlflow_like_app(200, b'{"predictions": []}')
+    layer = ServingLayer(app, lambda: "5", metrics, log_requests=True)
+    with caplog.at_level("INFO", logger="iris_ml.access"):
+        call(layer, b'{"secret-looking": "payload"}', {**JSON, "X-Request-ID": "r2"})
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "iris_ml.access"]
+    assert line["request_id"] == "r2" and line["status"] == 200 and line["model_version"] == "5"
+    assert set(line) == {
+        "time",
+        "request_id",
+        "method",
+        "path",
+        "status",
+        "latency_ms",
+        "rows",
+        "model_version",
+    }
+    assert "payload" not in json.dumps(line)
