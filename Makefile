@@ -40,11 +40,12 @@ TRACKING_PORT ?= 5000
 ARTIFACTS_DESTINATION ?= $(CURDIR)/mlartifacts
 TRACKING_ARGS ?=
 REASON ?=
+MONITOR_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: help setup uv-cache train train-uv serve ui demo tracking-server champion champion-history champion-set rollback test test-unit test-integration lint secrets format docs bench soak clean azure-validate azure-train azure-deploy
+.PHONY: help setup uv-cache train train-uv serve ui demo monitor retrain-if-drift tracking-server champion champion-history champion-set rollback test test-unit test-integration lint secrets format docs bench soak clean azure-validate azure-train azure-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -105,6 +106,16 @@ demo: setup ## train + register + promote, then serve the champion and the UI un
 	$(BIN)/mlflow run . --env-manager local $(TRAIN_ARGS) || test $$? -eq 1
 	$(PY) -m iris_ml.demo --host $(HOST) --port $(PORT) --ui-port $(UI_PORT) --workers $(WORKERS) \
 	  $(if $(PAYLOADS),--log-payloads $(PAYLOADS))
+
+monitor: setup ## compare the payload log (PAYLOADS) with the champion's training data; exit 3 on drift
+	$(PY) -m iris_ml.monitor --payloads $(PAYLOADS) $(MONITOR_ARGS)
+
+retrain-if-drift: setup ## monitor, then train (the gate decides) only when drift was found
+	@$(PY) -m iris_ml.monitor --payloads $(PAYLOADS) $(MONITOR_ARGS); status=$$?; \
+	if [ $$status -eq 3 ]; then echo "Drift found: training a candidate (the gate decides)"; \
+	  $(MAKE) --no-print-directory train; \
+	elif [ $$status -eq 0 ]; then echo "No drift: nothing to train"; \
+	else exit $$status; fi
 
 test: lint ## lint, then the whole suite (browser tests need Chromium: see .ci/run)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -90,4 +90,5 @@ def _scored_values(data: Any) -> np.ndarray:
     import pandas as pd
 
     frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
-    return frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    # Column by column: selecting four columns of MLflow's parsed frame first costs ~0.4 ms.
+    return np.column_stack([frame[name].to_numpy(dtype=np.float64) for name in FEATURE_NAMES])

@@ -19,6 +19,7 @@ import os
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ class PayloadLogSettings:
     max_file_bytes: int = 16 * 1024 * 1024
     max_total_bytes: int = 256 * 1024 * 1024  # per worker
     max_queued_rows: int = 200_000  # ~10 MB of pending rows per worker at most
+    flush_interval: float = 0.2  # seconds: rows reach the file this late at most (plus writing)
 
 
 @dataclass(frozen=True)
@@ -96,23 +98,36 @@ class PayloadLog:
 
     # -- the writer thread -----------------------------------------------------------
     def _run(self) -> None:
-        while (batch := self._queue.get()) is not None:
-            with self._lock:
-                self._queued_rows -= len(batch.matrix)
-            try:
-                self._write(batch)
-            except (
-                OSError
-            ) as exc:  # full disk, folder gone or read-only: never the request's problem
-                self._drop("write_error", len(batch.matrix), f"payload log not written: {exc}")
-            except Exception as exc:  # a bug here must not kill the thread
-                self._drop("write_error", len(batch.matrix), f"payload log failed: {exc!r}")
+        running = True
+        while running:
+            batches = [self._queue.get()]
+            # Gather what else comes within the flush interval: one write and one wake-up for
+            # many requests, instead of a thread switch and a file append per request.
+            time.sleep(self.settings.flush_interval)
+            while True:
+                try:
+                    batches.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if None in batches:
+                running = False
+            self._write_all([b for b in batches if b is not None])
 
-    def _write(self, batch: Batch) -> None:
-        text = "".join(lines(batch))
-        path = self._current_file(len(text))
-        with path.open("a", encoding="utf-8") as out:
-            out.write(text)
+    def _write_all(self, batches: list[Batch]) -> None:
+        rows = sum(len(b.matrix) for b in batches)
+        with self._lock:
+            self._queued_rows -= rows
+        if not rows:
+            return
+        try:
+            text = "".join(line for batch in batches for line in lines(batch))
+            path = self._current_file(len(text))
+            with path.open("a", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:  # full disk, folder gone or read-only: never the request's problem
+            self._drop("write_error", rows, f"payload log not written: {exc}")
+        except Exception as exc:  # a bug here must not kill the thread
+            self._drop("write_error", rows, f"payload log failed: {exc!r}")
 
     def _current_file(self, adding: int) -> Path:
         folder = Path(self.settings.folder)
@@ -144,15 +159,25 @@ class PayloadLog:
 
 
 def lines(batch: Batch) -> list[str]:
-    """One JSON line per row, in COLUMNS order."""
+    """One JSON line per row, in COLUMNS order.
+
+    Formatted from a template rather than ``json.dumps`` per row (~5x faster, and this
+    runs beside the requests under one GIL): the strings are JSON-encoded once per batch,
+    and the numbers are finite floats (the model refuses anything else), whose ``repr``
+    is valid JSON.
+    """
     stamp = datetime.fromtimestamp(batch.at, UTC).isoformat(timespec="milliseconds")
-    head = {"time": stamp, "request_id": batch.request_id, "model_version": batch.model_version}
+    head = json.dumps(
+        {"time": stamp, "request_id": batch.request_id, "model_version": batch.model_version}
+    )[:-1]
+    names = {s: json.dumps(s) for s in SPECIES}
+    fields = [f'"{n}": %r' for n in FEATURE_NAMES]
+    fields += [f'"{SPECIES_KEY}": %s', *(f'"{c}": %r' for c in PROBABILITY_COLUMNS)]
+    template = head + ", " + ", ".join(fields) + "}\n"
     out = []
     for values, answer in zip(batch.matrix.tolist(), batch.predictions, strict=True):
-        row = dict(head)
-        row.update(zip(FEATURE_NAMES, values, strict=True))
-        row[SPECIES_KEY] = answer[SPECIES_KEY]
-        probabilities = answer[PROBABILITIES_KEY]
-        row.update(zip(PROBABILITY_COLUMNS, (probabilities[s] for s in SPECIES), strict=True))
-        out.append(json.dumps(row) + "\n")
+        p = answer[PROBABILITIES_KEY]
+        species = names.get(answer[SPECIES_KEY]) or json.dumps(answer[SPECIES_KEY])
+        a, b, c = (p[s] for s in SPECIES)
+        out.append(template % (*values, species, a, b, c))
     return out

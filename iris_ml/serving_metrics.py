@@ -13,6 +13,7 @@ traffic. The one open label, the served model version, changes only when the cha
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -90,8 +91,7 @@ class ServingMetrics:
     def scored(self, matrix: np.ndarray, species: Iterable[str]) -> None:
         """Count a scored batch: rows, species, and each feature's values (bulk, not per row)."""
         self.rows.inc(len(matrix))
-        names, counts = np.unique(np.asarray(list(species)), return_counts=True)
-        for name, count in zip(names.tolist(), counts.tolist(), strict=True):
+        for name, count in Counter(species).items():
             self.predictions.labels(name if name in SPECIES else OTHER).inc(count)
         for column, name in enumerate(FEATURE_NAMES):
             observe_many(self.features[name], matrix[:, column])
@@ -132,6 +132,10 @@ def observe_many(histogram: object, values: np.ndarray) -> None:
     this adds to them directly. tests/unit/test_serving_metrics.py checks the exposition
     equals value-by-value ``observe``, so a change of those internals fails a test.
     """
+    if len(values) <= 16:  # numpy's set-up costs more than a few observes
+        for value in values.tolist():
+            histogram.observe(value)  # type: ignore[attr-defined]
+        return
     bounds = np.asarray(histogram._upper_bounds)  # type: ignore[attr-defined]
     # side="left": a value equal to a bound falls in that bucket (Prometheus's `le`).
     counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))

@@ -9,6 +9,7 @@ variables select.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import shutil
 import tempfile
@@ -35,6 +36,7 @@ from iris_ml import champion as champion_moves
 from iris_ml import registry
 from iris_ml.contract import FEATURE_NAMES, MODEL_VERSION_KEY
 from iris_ml.data import TARGET, load_dataset, split_dataset
+from iris_ml.drift import REFERENCE_PROFILE_ARTIFACT, REFERENCE_PROFILE_FILE, reference_profile
 from iris_ml.evaluation import (
     gate_metrics,
     log_classifier_evaluation,
@@ -164,7 +166,7 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
             version = registry.publish_model(
                 route,
                 settings.model_name,
-                _pyfunc_kwargs(estimator_dir, tmp, pipeline, split.test),
+                _pyfunc_kwargs(estimator_dir, tmp, pipeline, split.test, x_train, split.train),
                 tags={
                     **{k: f"{v:.4f}" for k, v in candidate.items()},
                     "run_id": run_id,
@@ -279,9 +281,18 @@ def _champion_metrics(
 
 
 def _pyfunc_kwargs(
-    estimator_dir: Path, tmp: str, pipeline: Pipeline, test: pd.DataFrame
+    estimator_dir: Path,
+    tmp: str,
+    pipeline: Pipeline,
+    test: pd.DataFrame,
+    x_train: np.ndarray,
+    train: pd.DataFrame,
 ) -> dict[str, Any]:
     """Everything ``log_model``/``save_model`` need, shared by both publish routes."""
+    # The training data's profile travels with the model: the drift monitor needs nothing else.
+    profile_path = Path(tmp) / REFERENCE_PROFILE_FILE
+    profile = reference_profile(x_train, list(train[TARGET]), list(pipeline.predict(x_train)))
+    profile_path.write_text(json.dumps(profile))
     code_dir = Path(tmp) / "code" / "iris_ml"
     code_dir.mkdir(parents=True)
     for module in SERVING_MODULES:
@@ -292,7 +303,10 @@ def _pyfunc_kwargs(
     )
     return {
         "python_model": str(_PACKAGE_DIR / "model_code.py"),
-        "artifacts": {ESTIMATOR_ARTIFACT: str(estimator_dir)},
+        "artifacts": {
+            ESTIMATOR_ARTIFACT: str(estimator_dir),
+            REFERENCE_PROFILE_ARTIFACT: str(profile_path),
+        },
         "code_paths": [str(code_dir)],
         "signature": infer_signature(example, example_output),
         "input_example": example,

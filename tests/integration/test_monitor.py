@@ -1,0 +1,129 @@
+"""The drift loop end to end: serve with a payload log, send traffic, run the real monitor CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from benchmarks.traffic import make_rows
+from iris_ml.contract import FEATURE_NAMES
+from tests import procs
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def logging_server(trained_store, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("monitored")
+    payloads = logs / "payloads"
+    proc, base = procs.serve(
+        trained_store.tracking_uri, logs, "--workers", "1", "--log-payloads", str(payloads)
+    )
+    try:
+        yield base, payloads
+    finally:
+        proc.stop()
+
+
+def send(base: str, shift: str, count: int, payloads: Path) -> None:
+    rows = make_rows(count, shift, seed=7).tolist()
+    with httpx.Client(timeout=30) as client:
+        for start in range(0, count, 25):
+            body = {
+                "dataframe_split": {
+                    "columns": list(FEATURE_NAMES),
+                    "data": rows[start : start + 25],
+                }
+            }
+            assert client.post(base + "/invocations", json=body).status_code == 200
+    deadline = time.monotonic() + 20
+    while sum(len(f.read_text().splitlines()) for f in payloads.glob("*.jsonl")) < count:
+        assert time.monotonic() < deadline, "the payload log did not receive every row"
+        time.sleep(0.2)
+
+
+def monitor(tracking_uri: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "iris_ml.monitor", *args],
+        env=procs.base_env(tracking_uri),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def drift_tag(tracking_uri: str) -> dict:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    version = client.get_model_version_by_alias("iris-classifier", "champion")
+    return json.loads(version.tags["drift_status"])
+
+
+def test_normal_traffic_passes_and_shifted_traffic_is_caught_on_the_right_features(
+    trained_store, logging_server, tmp_path
+):
+    from mlflow.tracking import MlflowClient
+
+    base, payloads = logging_server
+    uri = trained_store.tracking_uri
+    send(base, "normal", 600, payloads)
+    calm = monitor(uri, "--payloads", str(payloads))
+    assert calm.returncode == 0, calm.stdout + calm.stderr
+    assert "no drift" in calm.stdout and "DRIFT" not in calm.stdout
+    tag = drift_tag(uri)
+    assert tag["status"] == "no_drift" and tag["rows"] == 600
+
+    client = MlflowClient(uri)
+    run = client.get_run(tag["run_id"])
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == "monitoring"
+    assert run.data.params["window_rows"] == "600"
+    assert {f"psi_{n}" for n in FEATURE_NAMES} <= set(run.data.metrics)
+    plots = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert plots == {f"drift_{n}.png" for n in FEATURE_NAMES}
+
+    # A new window: yesterday's rows moved out, shifted petals sent.
+    for old in payloads.glob("*.jsonl"):
+        shutil.move(old, tmp_path / old.name)
+    send(base, "petal", 600, payloads)
+    shifted = monitor(uri, "--payloads", str(payloads))
+    assert shifted.returncode == 3, shifted.stdout + shifted.stderr
+    drifted = [line.split()[0] for line in shifted.stdout.splitlines() if "DRIFT" in line]
+    assert drifted[:2] == ["petal_length", "petal_width"] and "sepal_length" not in drifted
+    assert drift_tag(uri)["status"] == "drift"
+
+
+def test_a_window_too_small_warns_and_exits_0(trained_store, tmp_path):
+    empty = tmp_path / "payloads"
+    empty.mkdir()
+    result = monitor(trained_store.tracking_uri, "--payloads", str(empty))
+    assert result.returncode == 0, result.stderr
+    assert "too few to judge" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--payloads", "/no/such/folder"], "no payload log folder"),
+        (["--payloads", ".", "--hours", "0"], "--hours and --max-rows must be positive"),
+        ([], "required"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_sentence(trained_store, args, says):
+    result = monitor(trained_store.tracking_uri, *args)
+    assert result.returncode == 2 and says in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_other_failures_exit_1_with_one_sentence(trained_store, tmp_path):
+    result = monitor(trained_store.tracking_uri, "--payloads", str(tmp_path), "--version", "999")
+    assert result.returncode == 1 and result.stderr.startswith("error: monitoring failed")
+    assert "Traceback" not in result.stderr
