@@ -45,6 +45,10 @@ _ECHO = re.compile(r"^Failed to predict data .*?\nError: ", re.DOTALL)
 _CSV_PARSE_FAILED = "Failed to parse input as a Pandas DataFrame"
 TEXT_TYPES = ("application/json", "text/csv")  # MLflow reads these as UTF-8 text
 _access_log = logging.getLogger("iris_ml.access")
+# A request's log line: what happened to it, never its body or a header's value.
+ACCESS_LOG_FIELDS = (
+    "time", "request_id", "method", "path", "status", "latency_ms", "rows", "model_version",
+)  # fmt: skip
 
 
 def request_id(headers: Mapping[bytes, bytes]) -> str:

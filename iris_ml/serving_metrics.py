@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -72,6 +73,8 @@ class ServingMetrics:
             "iris_payload_rows_dropped", "Payload-log rows not written", ["reason"], registry=r
         )
         self._version: str | None = None
+        if folder := os.environ.get(MULTIPROC_ENV):
+            forget_dead_workers(folder)
 
     def request(self, path: str, status: int, seconds: float) -> None:
         route = route_label(path)
@@ -122,6 +125,19 @@ def _feature_histogram(name: str, maximum: float, registry: object) -> object:
         f"iris_feature_{name}_cm", f"Scored values of {name} (cm)",
         buckets=feature_buckets(maximum), registry=registry,
     )  # fmt: skip
+
+
+def forget_dead_workers(folder: str) -> None:
+    """Drop the live gauges of workers that died (uvicorn restarts a crashed worker under a
+    new pid; without this the dead one's ``iris_model_version_info`` would count forever)."""
+    from prometheus_client import multiprocess
+
+    from iris_ml.follow import pid_alive
+
+    for path in Path(folder).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), folder)
 
 
 def observe_many(histogram: object, values: np.ndarray) -> None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from iris_ml.serving_metrics import ServingMetrics, feature_buckets, observe_many, route_label
+from iris_ml.serving_metrics import (
+    ServingMetrics,
+    feature_buckets,
+    forget_dead_workers,
+    observe_many,
+    route_label,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +66,13 @@ def test_the_served_version_is_one_series_at_one_and_the_last_at_zero():
     text = generate_latest(metrics.registry).decode()
     assert 'iris_model_version_info{version="3"} 0.0' in text
     assert 'iris_model_version_info{version="4"} 1.0' in text
+
+
+def test_a_dead_workers_live_gauge_is_forgotten_when_a_worker_starts(tmp_path, monkeypatch):
+    dead = tmp_path / "gauge_livemax_999999999.db"  # no such pid
+    alive = tmp_path / f"gauge_livemax_{os.getpid()}.db"
+    counter = tmp_path / "counter_999999999.db"  # counts stay: they are history
+    for path in (dead, alive, counter):
+        path.write_bytes(b"")
+    forget_dead_workers(str(tmp_path))
+    assert not dead.exists() and alive.exists() and counter.exists()
