@@ -90,5 +90,7 @@ def _scored_values(data: Any) -> np.ndarray:
     import pandas as pd
 
     frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    if tuple(frame.columns) == FEATURE_NAMES:  # the usual request: one call
+        return frame.to_numpy(dtype=np.float64)
     # Column by column: selecting four columns of MLflow's parsed frame first costs ~0.4 ms.
     return np.column_stack([frame[name].to_numpy(dtype=np.float64) for name in FEATURE_NAMES])
