@@ -49,10 +49,12 @@ def send(base: str, shift: str, count: int, payloads: Path) -> None:
         time.sleep(0.2)
 
 
-def monitor(tracking_uri: str, *args: str) -> subprocess.CompletedProcess:
+def monitor(tracking_uri: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    # cwd: a new experiment on a SQLite store keeps its artifacts in ./mlruns of the caller.
     return subprocess.run(
         [sys.executable, "-m", "iris_ml.monitor", *args],
         env=procs.base_env(tracking_uri),
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
@@ -75,7 +77,7 @@ def test_normal_traffic_passes_and_shifted_traffic_is_caught_on_the_right_featur
     base, payloads = logging_server
     uri = trained_store.tracking_uri
     send(base, "normal", 600, payloads)
-    calm = monitor(uri, "--payloads", str(payloads))
+    calm = monitor(uri, tmp_path, "--payloads", str(payloads))
     assert calm.returncode == 0, calm.stdout + calm.stderr
     assert "no drift" in calm.stdout and "DRIFT" not in calm.stdout
     tag = drift_tag(uri)
@@ -94,7 +96,7 @@ def test_normal_traffic_passes_and_shifted_traffic_is_caught_on_the_right_featur
     for old in payloads.glob("*.jsonl"):
         shutil.move(old, tmp_path / old.name)
     send(base, "petal", 600, payloads)
-    shifted = monitor(uri, "--payloads", str(payloads))
+    shifted = monitor(uri, tmp_path, "--payloads", str(payloads))
     assert shifted.returncode == 3, shifted.stdout + shifted.stderr
     drifted = [line.split()[0] for line in shifted.stdout.splitlines() if "DRIFT" in line]
     assert drifted[:2] == ["petal_length", "petal_width"] and "sepal_length" not in drifted
@@ -104,7 +106,7 @@ def test_normal_traffic_passes_and_shifted_traffic_is_caught_on_the_right_featur
 def test_a_window_too_small_warns_and_exits_0(trained_store, tmp_path):
     empty = tmp_path / "payloads"
     empty.mkdir()
-    result = monitor(trained_store.tracking_uri, "--payloads", str(empty))
+    result = monitor(trained_store.tracking_uri, tmp_path, "--payloads", str(empty))
     assert result.returncode == 0, result.stderr
     assert "too few to judge" in result.stdout
 
@@ -117,13 +119,15 @@ def test_a_window_too_small_warns_and_exits_0(trained_store, tmp_path):
         ([], "required"),
     ],
 )
-def test_bad_usage_exits_2_with_one_sentence(trained_store, args, says):
-    result = monitor(trained_store.tracking_uri, *args)
+def test_bad_usage_exits_2_with_one_sentence(trained_store, tmp_path, args, says):
+    result = monitor(trained_store.tracking_uri, tmp_path, *args)
     assert result.returncode == 2 and says in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_other_failures_exit_1_with_one_sentence(trained_store, tmp_path):
-    result = monitor(trained_store.tracking_uri, "--payloads", str(tmp_path), "--version", "999")
+    result = monitor(
+        trained_store.tracking_uri, tmp_path, "--payloads", str(tmp_path), "--version", "999"
+    )
     assert result.returncode == 1 and result.stderr.startswith("error: monitoring failed")
     assert "Traceback" not in result.stderr
