@@ -20,7 +20,10 @@ import csv
 import io
 import json
 import logging
+import os
 import re
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,6 +43,7 @@ REQUEST_ID_HEADERS = (b"x-request-id", b"x-ms-client-request-id")  # the second:
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 # An absolute path (not part of a URL): /a/b/c.py, /usr/lib/python3.11/site-packages/...
 _PATH = re.compile(r"(?<![\w:/.])/(?:[\w.@+-]+/)+[\w.@+-]+")
+_CODE_PATH = re.compile(r"site-packages|dist-packages|\.pyc?$|\.so$")
 # MLflow prefixes schema errors with a dump of the whole input; the reason follows "Error: ".
 _ECHO = re.compile(r"^Failed to predict data .*?\nError: ", re.DOTALL)
 _CSV_PARSE_FAILED = "Failed to parse input as a Pandas DataFrame"
@@ -83,7 +87,15 @@ def clean_message(text: str) -> str:
     """A message fit for a caller: no traceback, no file path, no echo of the input."""
     text = text.split("Traceback (most recent call last)", 1)[0]
     text = _ECHO.sub("", text)
-    return _PATH.sub("<path>", text).strip()
+    return _PATH.sub(_hide_server_path, text).strip()
+
+
+def _hide_server_path(found: re.Match[str]) -> str:
+    """A path of this server (its code, its folders) goes; a value the caller sent stays."""
+    path = found.group(0)
+    roots = (sys.prefix, sys.base_prefix, tempfile.gettempdir(), os.getcwd())
+    ours = _CODE_PATH.search(path) or path.startswith(tuple(r for r in roots if r != "/"))
+    return "<path>" if ours else path
 
 
 def csv_cell_problems(text: str) -> list[RowError]:

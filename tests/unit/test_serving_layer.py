@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
 import httpx
 import pytest
@@ -157,6 +158,12 @@ def test_messages_lose_tracebacks_paths_and_mlflows_echo_of_the_input_but_keep_u
     kept = "see https://mlflow.org/docs/latest/models.html and /invocations"
     assert clean_message(kept) == kept
     assert clean_message("read /usr/lib/x/y.py failed") == "read <path> failed"
+    assert clean_message(f"cannot open {sys.prefix}/lib/model") == "cannot open <path>"
+
+
+def test_a_value_the_caller_sent_is_echoed_as_sent_even_when_it_looks_like_a_path():
+    message = "Invalid input: row 0, column 'sepal_length': expected a number in cm, got '/a/b'"
+    assert clean_message(message) == message
 
 
 def test_csv_cells_are_named_by_physical_line_and_empty_cells_are_left_to_the_model():
