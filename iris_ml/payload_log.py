@@ -38,9 +38,9 @@ COLUMNS = ("time", "request_id", "model_version", *FEATURE_NAMES, SPECIES_KEY, *
 @dataclass(frozen=True)
 class PayloadLogSettings:
     folder: str
+    max_total_bytes: int  # per worker (the launcher's --payload-max-mb)
     sample_rate: float = 1.0  # share of requests whose rows are written
     max_file_bytes: int = 16 * 1024 * 1024
-    max_total_bytes: int = 256 * 1024 * 1024  # per worker
     max_queued_rows: int = 200_000  # ~10 MB of pending rows per worker at most
     flush_interval: float = 0.2  # seconds: rows reach the file this late at most (plus writing)
 

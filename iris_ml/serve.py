@@ -64,7 +64,7 @@ class ServeSettings:
     log_requests: bool = False  # one JSON line per request on stderr
     payload_dir: str | None = None  # write what is scored here (payload_log.py)
     payload_sample_rate: float = 1.0
-    payload_max_mb: int = 256  # per worker; the oldest files go first
+    payload_max_mb: int = 256  # per worker; the oldest files go first (payload_log.py's cap)
 
     @property
     def worker_count(self) -> int:
@@ -183,7 +183,7 @@ def layer_command(
         payloads = PayloadLogSettings(
             folder=str(Path(settings.payload_dir).resolve()),
             sample_rate=settings.payload_sample_rate,
-            max_file_bytes=min(16 * 1024 * 1024, max(total // 4, 1)),
+            max_file_bytes=min(PayloadLogSettings.max_file_bytes, max(total // 4, 1)),
             max_total_bytes=total,
         )
     layer = LayerSettings(

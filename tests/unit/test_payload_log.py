@@ -11,6 +11,10 @@ from iris_ml.contract import FEATURE_NAMES, SPECIES
 from iris_ml.payload_log import COLUMNS, Batch, PayloadLog, PayloadLogSettings
 
 
+def payload_settings(folder: str, **given) -> PayloadLogSettings:
+    return PayloadLogSettings(folder, **{"max_total_bytes": 1 << 30, **given})
+
+
 def batch(rows: int, rid: str = "r1") -> Batch:
     matrix = np.tile([5.1, 3.5, 1.4, 0.2], (rows, 1))
     answers = [
@@ -31,7 +35,7 @@ def read_rows(folder) -> list[dict]:
 
 
 def test_rows_are_written_as_scored_in_the_documented_columns(tmp_path):
-    log = PayloadLog(PayloadLogSettings(str(tmp_path))).start()
+    log = PayloadLog(payload_settings(str(tmp_path))).start()
     log.submit(batch(3, "order-00123"))
     log.close()
     rows = read_rows(tmp_path)
@@ -43,7 +47,7 @@ def test_rows_are_written_as_scored_in_the_documented_columns(tmp_path):
 
 
 def test_files_rotate_and_the_oldest_go_past_the_cap(tmp_path):
-    settings = PayloadLogSettings(
+    settings = payload_settings(
         str(tmp_path), max_file_bytes=4_000, max_total_bytes=12_000, flush_interval=0.001
     )
     log = PayloadLog(settings).start()
@@ -63,7 +67,7 @@ def test_an_unwritable_folder_drops_rows_counted_and_logged_once(tmp_path, caplo
     blocker.write_text("")
     dropped = []
     log = PayloadLog(
-        PayloadLogSettings(str(blocker / "payloads")), on_drop=lambda r, n: dropped.append((r, n))
+        payload_settings(str(blocker / "payloads")), on_drop=lambda r, n: dropped.append((r, n))
     ).start()
     for _ in range(3):
         log.submit(batch(2))  # returns at once: the request is never the one to fail
@@ -76,7 +80,7 @@ def test_an_unwritable_folder_drops_rows_counted_and_logged_once(tmp_path, caplo
 def test_a_full_queue_drops_instead_of_growing(tmp_path):
     dropped = []
     log = PayloadLog(  # not started: nothing drains the queue
-        PayloadLogSettings(str(tmp_path), max_queued_rows=10),
+        payload_settings(str(tmp_path), max_queued_rows=10),
         on_drop=lambda r, n: dropped.append((r, n)),
     )
     log.submit(batch(6))
@@ -85,9 +89,9 @@ def test_a_full_queue_drops_instead_of_growing(tmp_path):
 
 
 def test_sampling_keeps_about_the_asked_share():
-    log = PayloadLog(PayloadLogSettings("/unused", sample_rate=0.25))
+    log = PayloadLog(payload_settings("/unused", sample_rate=0.25))
     share = sum(log.sampled() for _ in range(4000)) / 4000
     assert 0.2 < share < 0.3
     assert not any(
-        PayloadLog(PayloadLogSettings("/unused", sample_rate=0)).sampled() for _ in range(100)
+        PayloadLog(payload_settings("/unused", sample_rate=0)).sampled() for _ in range(100)
     )
