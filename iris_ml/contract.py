@@ -9,13 +9,15 @@ library only (no numpy, pandas, mlflow, scikit-learn, gradio or azure).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from typing import Any
 
 __all__ = [
     "FEATURES",
     "FEATURE_NAMES",
+    "JSON_ROW_KEYS",
     "MAX_ROWS_PER_REQUEST",
     "MISSING",
     "MODEL_VERSION_KEY",
@@ -27,6 +29,7 @@ __all__ = [
     "Feature",
     "RowError",
     "are_valid_rows",
+    "boolean_cells",
     "describe_value_problem",
     "format_row_errors",
     "is_valid_row",
@@ -213,6 +216,50 @@ def validate_records(
         else:
             valid.append(dict(zip(FEATURE_NAMES, map(float, values), strict=True)))  # type: ignore[arg-type]
     return valid, errors
+
+
+# MLflow's JSON request formats (the scoring server's /invocations): which key holds the rows.
+JSON_ROW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def boolean_cells(payload: Mapping[str, Any]) -> list[RowError]:
+    """The feature cells of a parsed MLflow JSON request that hold ``true`` or ``false``.
+
+    MLflow's parser reads them as 1.0 and 0.0 before any model sees them, so a server
+    must look at the request itself to refuse them.
+    """
+    errors = []
+    for row, column, value in _feature_cells(payload):
+        if isinstance(value, bool):
+            kind, problem = value_problem(column, value) or ("not_a_number", "not a number")
+            errors.append(RowError(row, column, problem, kind=kind))
+    return errors
+
+
+def _feature_cells(payload: Mapping[str, Any]) -> Iterator[tuple[int, str, object]]:
+    """(row, column, value) of every feature cell, in each of MLflow's JSON formats."""
+    split = payload.get("dataframe_split")
+    if isinstance(split, dict) and isinstance(split.get("columns"), list):
+        for row, values in enumerate(split.get("data") or []):
+            if isinstance(values, list):
+                yield from _named(row, dict(zip(split["columns"], values, strict=False)))
+    for key in JSON_ROW_KEYS[1:]:
+        found = payload.get(key)
+        if isinstance(found, list):
+            for row, record in enumerate(found):
+                if isinstance(record, dict):
+                    yield from _named(row, record)
+        elif isinstance(found, dict):  # columnar: {"sepal_length": [5.1, ...], ...} or scalars
+            for column in FEATURE_NAMES:
+                values = found.get(column)
+                for row, value in enumerate(values if isinstance(values, list) else [values]):
+                    yield row, column, value
+
+
+def _named(row: int, record: Mapping[Any, Any]) -> Iterator[tuple[int, str, object]]:
+    for column in FEATURE_NAMES:
+        if column in record:
+            yield row, column, record[column]
 
 
 def format_row_errors(errors: Sequence[RowError], limit: int = 5) -> str:

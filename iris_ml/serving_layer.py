@@ -11,6 +11,8 @@ it. The layer adds:
   and column, and what MLflow's handler would answer with a 500 (no Content-Type,
   bytes that are not UTF-8) is refused first with a 4xx. Every error body is JSON
   with ``error_code``, ``message`` and ``request_id`` (and MLflow's other fields);
+* a JSON boolean in a feature is refused (400, naming the cell): MLflow's parser turns
+  ``true`` into 1.0 before the model sees it, which would score a value nobody sent;
 * opt-in JSON log lines, one per request (never the body or a header's value).
 """
 
@@ -18,19 +20,28 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import os
 import re
+import secrets
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from iris_ml.contract import FEATURE_NAMES, RowError, format_row_errors, value_problem
+from iris_ml.contract import (
+    FEATURE_NAMES,
+    RowError,
+    boolean_cells,
+    format_row_errors,
+    value_problem,
+)
 from iris_ml.observed_model import RequestContext, current_request
 from iris_ml.serving_metrics import ServingMetrics, route_label
 
@@ -48,6 +59,7 @@ _CODE_PATH = re.compile(r"site-packages|dist-packages|\.pyc?$|\.so$")
 _ECHO = re.compile(r"^Failed to predict data .*?\nError: ", re.DOTALL)
 _CSV_PARSE_FAILED = "Failed to parse input as a Pandas DataFrame"
 TEXT_TYPES = ("application/json", "text/csv")  # MLflow reads these as UTF-8 text
+INVALID_INPUT = "INVALID_PARAMETER_VALUE"  # MLflow's code when our model refuses a value
 _access_log = logging.getLogger("iris_ml.access")
 # A request's log line: what happened to it, never its body or a header's value.
 ACCESS_LOG_FIELDS = (
@@ -55,21 +67,47 @@ ACCESS_LOG_FIELDS = (
 )  # fmt: skip
 
 
-def request_id(headers: Mapping[bytes, bytes]) -> str:
+def request_id(headers: Mapping[bytes, bytes], new_id: Callable[[], str]) -> str:
     """The caller's id when it is a short token of safe characters; otherwise a new one."""
     for name in REQUEST_ID_HEADERS:
         value = headers.get(name)
         if value is not None:
             text = value.decode("latin-1")
-            return text if _SAFE_ID.fullmatch(text) else uuid.uuid4().hex
-    return uuid.uuid4().hex
+            return text if _SAFE_ID.fullmatch(text) else new_id()
+    return new_id()
 
 
-def refusal(headers: Mapping[bytes, bytes], body: bytes) -> tuple[int, str] | None:
-    """(status, message) for a request MLflow's handler would answer with a 500, else None."""
+def id_generator() -> Callable[[], str]:
+    """New request ids: 32 hex digits, 80 random bits drawn once per worker, then a counter.
+
+    Unique across workers and restarts without a uuid4() per request, which reads the
+    kernel's random source every time: 3% of a one-row request's CPU under load here
+    (py-spy), for ids that need to be unique, not unguessable.
+    """
+    prefix = secrets.token_hex(10)
+    counter = itertools.count()
+    return lambda: f"{prefix}{next(counter) % 16**12:012x}"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An answer the layer gives before MLflow's handler runs."""
+
+    status: int
+    message: str
+    error_code: str | None = None  # None: the status's name
+    problems: tuple[RowError, ...] = ()  # every refused cell, for the metrics
+
+
+def refusal(headers: Mapping[bytes, bytes], body: bytes) -> Refusal | None:
+    """What to answer instead of MLflow's handler, or None to let it answer.
+
+    Its answer would be a 500 (no Content-Type, bytes that are not UTF-8) or a score
+    of a value nobody sent (a JSON boolean, which it reads as 1.0 or 0.0).
+    """
     content_type = headers.get(b"content-type", b"")
     if not content_type.strip():
-        return 415, "Content-Type is missing: send application/json or text/csv"
+        return Refusal(415, "Content-Type is missing: send application/json or text/csv")
     mime, *parameters = (part.strip() for part in content_type.decode("latin-1").split(";"))
     charset = next(
         (p.partition("=")[2].strip().lower() for p in parameters if p.startswith("charset=")),
@@ -79,8 +117,22 @@ def refusal(headers: Mapping[bytes, bytes], body: bytes) -> tuple[int, str] | No
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return 400, f"the body is not UTF-8 text (byte {exc.start} cannot be decoded)"
+            return Refusal(400, f"the body is not UTF-8 text (byte {exc.start} cannot be decoded)")
+    # The byte search keeps the JSON parse off the usual request, which has no boolean.
+    maybe_boolean = b"true" in body or b"false" in body
+    if mime.lower() == "application/json" and maybe_boolean and (cells := json_boolean_cells(body)):
+        message = f"Invalid input: {format_row_errors(cells)}"
+        return Refusal(400, message, INVALID_INPUT, tuple(cells))
     return None
+
+
+def json_boolean_cells(body: bytes) -> list[RowError]:
+    """The feature cells of an MLflow JSON request that hold ``true`` or ``false``."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return []  # MLflow's handler names what is wrong with it
+    return boolean_cells(payload) if isinstance(payload, dict) else []
 
 
 def clean_message(text: str) -> str:
@@ -170,6 +222,7 @@ class ServingLayer:
         self.metrics = metrics
         self.log_requests = log_requests
         self._log = logging.getLogger("iris_ml.serving")
+        self._new_id = id_generator()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -177,7 +230,7 @@ class ServingLayer:
             return
         started = time.perf_counter()
         headers = dict(scope["headers"])
-        context = RequestContext(request_id(headers))
+        context = RequestContext(request_id(headers, self._new_id))
         token = current_request.set(context)
         status = 500
         try:
@@ -209,8 +262,11 @@ class ServingLayer:
         if body is None:
             return 499  # the client went away before sending its request (nginx's code)
         if refused := refusal(headers, body):
-            status, message = refused
-            return await _send_error(send, status, message, context.request_id)
+            if refused.problems:
+                self.metrics.refused(_rows_per_problem(refused.problems))
+            return await _send_error(
+                send, refused.status, refused.message, context.request_id, refused.error_code
+            )
         is_csv = headers.get(b"content-type", b"").lower().startswith(b"text/csv")
         csv_text = body.decode("utf-8") if is_csv else None
         return await self._forward(scope, _replay(body, receive), send, context, csv_text)
@@ -256,10 +312,8 @@ class ServingLayer:
         return sent["status"] or 500
 
     def _count_csv_refusal(self, status: int, csv_text: str | None) -> None:
-        if csv_text is not None and status == 400:
-            cells = csv_cell_problems(csv_text)
-            if cells:
-                self.metrics.refused({(c.column, c.kind): 1 for c in cells})
+        if csv_text is not None and status == 400 and (cells := csv_cell_problems(csv_text)):
+            self.metrics.refused(_rows_per_problem(cells))
 
     def _log_line(
         self,
@@ -280,6 +334,11 @@ class ServingLayer:
             "model_version": version,
         }
         _access_log.info(json.dumps(record))
+
+
+def _rows_per_problem(cells: Iterable[RowError]) -> Counter[tuple[str | None, str]]:
+    """Rows refused per (column, kind): a row with two bad cells in one column counts once."""
+    return Counter((column, kind) for _, column, kind in {(c.row, c.column, c.kind) for c in cells})
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -314,8 +373,9 @@ async def _send(send: Send, status: int, body: bytes, content_type: str, rid: st
     return status
 
 
-async def _send_error(send: Send, status: int, message: str, rid: str) -> int:
-    body = json.dumps(
-        {"error_code": _status_name(status), "message": message, "request_id": rid}
-    ).encode()
+async def _send_error(
+    send: Send, status: int, message: str, rid: str, error_code: str | None = None
+) -> int:
+    code = error_code or _status_name(status)
+    body = json.dumps({"error_code": code, "message": message, "request_id": rid}).encode()
     return await _send(send, status, body, "application/json", rid)

@@ -207,26 +207,40 @@ def test_a_missing_content_type_is_a_415_here_and_a_500_on_plain_mlflow(
     assert httpx.get(plain_mlflow_server + "/ping", timeout=10).status_code == 200
 
 
-def test_known_upstream_limit_booleans_are_coerced_to_numbers(served_champion):
-    """MLflow converts JSON true/false to 1.0/0.0 before the model sees them.
-
-    The model cannot tell `true` from `1.0`; score_client refuses booleans before
-    sending (tests/unit/test_score_client.py). Documented in docs/serving.md.
-    """
-    response = httpx.post(
-        served_champion.invocations,
+def test_json_booleans_are_refused_here_and_scored_as_numbers_on_plain_mlflow(
+    served_champion, plain_mlflow_server
+):
+    """MLflow's parser reads JSON true/false as 1.0/0.0 before any model sees them (an
+    upstream limit, docs/serving.md); the project's layer refuses them, naming the cell.
+    If MLflow stops coercing, the plain half fails and the docs need updating."""
+    plain = httpx.post(
+        plain_mlflow_server + "/invocations",
         content=records_with(sepal_length=True),
         headers=JSON,
         timeout=30,
     )
-    assert response.status_code == 200
-    false = httpx.post(
+    assert plain.status_code == 200  # true scored as a 1 cm sepal
+    for value in (True, False):
+        ours = httpx.post(
+            served_champion.invocations,
+            content=records_with(sepal_length=value),
+            headers=JSON,
+            timeout=30,
+        )
+        assert ours.status_code == 400, ours.text
+        body = ours.json()
+        assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert body["message"] == (
+            f"Invalid input: row 0, column 'sepal_length': expected a number in cm, got {value}"
+        )
+    # A value "true" in a column the model ignores is not a feature: it is scored.
+    ignored = httpx.post(
         served_champion.invocations,
-        content=records_with(sepal_length=False),
+        content=records_with(note="true", flag=True),
         headers=JSON,
         timeout=30,
     )
-    assert false.status_code == 400 and "greater than 0" in false.text
+    assert ignored.status_code == 200, ignored.text
 
 
 def test_a_csv_cell_that_is_no_number_is_named_here_and_a_stack_trace_on_plain_mlflow(

@@ -10,6 +10,7 @@ from iris_ml.contract import (
     SPECIES,
     RowError,
     are_valid_rows,
+    boolean_cells,
     describe_value_problem,
     format_row_errors,
     is_valid_row,
@@ -133,3 +134,37 @@ def test_the_batch_check_refuses_each_kind_of_bad_value():
     for bad in (math.nan, math.inf, -1.0, 0.0, 20.5, 5, None, True, "5.1"):
         rows = [good, [good[0], good[1], good[2], bad], good]
         assert not are_valid_rows(rows), bad
+
+
+@pytest.mark.parametrize(
+    ("payload", "cells"),
+    [
+        ({"dataframe_records": [GOOD, {**GOOD, "petal_width": True}]}, [(1, "petal_width")]),
+        (
+            {
+                "dataframe_split": {
+                    "columns": list(FEATURE_NAMES),
+                    "data": [[False, 3.5, 1.4, True]],
+                }
+            },
+            [(0, "sepal_length"), (0, "petal_width")],
+        ),
+        ({"instances": [{**GOOD, "sepal_width": True}]}, [(0, "sepal_width")]),
+        (
+            {"inputs": {**{k: [v, v] for k, v in GOOD.items()}, "petal_length": [1.4, True]}},
+            [(1, "petal_length")],
+        ),
+        ({"inputs": {**GOOD, "sepal_length": False}}, [(0, "sepal_length")]),
+        ({"dataframe_records": [{**GOOD, "colour": True}]}, []),  # not a feature: MLflow drops it
+        ({"dataframe_records": [{**GOOD, "sepal_length": 1}]}, []),  # 1 is a number, not a boolean
+        (
+            {"dataframe_split": {"columns": "oops", "data": [[True]]}},
+            [],
+        ),  # MLflow refuses the shape
+        ({"rows": [{**GOOD, "sepal_length": True}]}, []),  # not a format: MLflow refuses it
+    ],
+)
+def test_boolean_cells_are_found_in_every_mlflow_json_format(payload, cells):
+    found = boolean_cells(payload)
+    assert [(e.row, e.column) for e in found] == cells
+    assert all(e.kind == "not_a_number" and "expected a number" in e.problem for e in found)

@@ -77,6 +77,19 @@ def test_an_unwritable_folder_drops_rows_counted_and_logged_once(tmp_path, caplo
     assert sum("payload log not written" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_a_file_removed_while_open_is_replaced_and_no_row_goes_into_it(tmp_path):
+    log = PayloadLog(payload_settings(str(tmp_path), flush_interval=0.01)).start()
+    log.submit(batch(2, "before"))
+    deadline = time.monotonic() + 10
+    while not list(tmp_path.glob("*.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for f in tmp_path.glob("*.jsonl"):
+        f.unlink()  # by hand, or by a cleanup job
+    log.submit(batch(2, "after"))
+    log.close()
+    assert [r["request_id"] for r in read_rows(tmp_path)] == ["after", "after"]
+
+
 def test_a_full_queue_drops_instead_of_growing(tmp_path):
     dropped = []
     log = PayloadLog(  # not started: nothing drains the queue

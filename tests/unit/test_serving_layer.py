@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 
 import httpx
@@ -20,6 +21,7 @@ from iris_ml.serving_layer import (
     ServingLayer,
     clean_message,
     csv_cell_problems,
+    id_generator,
     refusal,
     request_id,
 )
@@ -94,15 +96,21 @@ def test_success_passes_through_untouched_with_the_callers_request_id(metrics):
     ],
 )
 def test_request_ids_are_echoed_only_when_short_and_safe(given, kept):
-    found = request_id({b"x-request-id": given.encode()})
+    found = request_id({b"x-request-id": given.encode()}, id_generator())
     assert (found == given) == kept
     assert len(found) <= 128
 
 
 def test_a_request_id_is_generated_when_absent_and_azures_header_is_read():
-    generated = {request_id({}) for _ in range(3)}
-    assert len(generated) == 3 and all(len(g) == 32 for g in generated)
-    assert request_id({b"x-ms-client-request-id": b"az-7"}) == "az-7"
+    new_id = id_generator()
+    generated = {request_id({}, new_id) for _ in range(3)}
+    assert len(generated) == 3 and all(re.fullmatch("[0-9a-f]{32}", g) for g in generated)
+    assert request_id({b"x-ms-client-request-id": b"az-7"}, new_id) == "az-7"
+
+
+def test_two_workers_never_generate_the_same_id():
+    first, second = id_generator(), id_generator()  # one per worker (or per restart)
+    assert {first() for _ in range(1000)}.isdisjoint({second() for _ in range(1000)})
 
 
 def test_mlflows_stack_trace_never_reaches_the_caller_and_a_csv_cell_is_named(metrics):
@@ -144,6 +152,24 @@ def test_what_mlflow_would_answer_with_a_500_is_refused_before_it_runs(metrics):
     latin = call(layer, '{"a": "é"}'.encode("latin-1"), JSON)
     assert latin.status_code == 400 and "not UTF-8" in latin.json()["message"]
     assert "body" not in seen  # the app never ran
+
+
+def test_json_booleans_are_refused_naming_the_cell_and_counted(metrics):
+    app, seen = mlflow_like_app(200, b"{}")
+    layer = ServingLayer(app, lambda: None, metrics)
+    rows = [{"sepal_length": 5.1, "sepal_width": True, "petal_length": 1.4, "petal_width": False}]
+    response = call(layer, json.dumps({"dataframe_records": rows * 2}).encode(), JSON)
+    assert response.status_code == 400 and "body" not in seen
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert response.json()["message"].startswith(
+        "Invalid input: row 0, column 'sepal_width': expected a number in cm, got True; "
+        "row 0, column 'petal_width'"
+    )
+    text = call(layer, path="/metrics", method="GET").text
+    assert 'iris_rejected_rows_total{column="sepal_width",problem="not_a_number"} 2.0' in text
+    # The word in a string, or a boolean outside the features, reaches MLflow's handler.
+    for body in ('{"dataframe_records": [{"note": "true"}]}', '{"inputs": {"flag": true}}'):
+        assert call(layer, body.encode(), JSON).status_code == 200
 
 
 def test_refusal_leaves_other_charsets_and_parquet_to_mlflow():

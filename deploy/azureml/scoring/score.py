@@ -36,9 +36,10 @@ _state: dict[str, Any] = {}
 class RequestError(ValueError):
     """A request the contract cannot score; becomes a 4xx with ``str(self)`` as the message."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, error_code: str = "BAD_REQUEST") -> None:
         super().__init__(message)
         self.status = status
+        self.error_code = error_code
 
 
 def find_model_dir(root: Path) -> Path:
@@ -98,6 +99,16 @@ def to_mlflow_payload(body: bytes, content_type: str | None) -> dict[str, Any]:
     )
 
 
+def refuse_booleans(payload: dict[str, Any]) -> None:
+    """MLflow's parser reads ``true`` as 1.0: refuse it before, as the project's server does."""
+    # The contract travels with the model (its code path), loaded by init().
+    from iris_ml.contract import boolean_cells, format_row_errors
+
+    if cells := boolean_cells(payload):
+        message = f"Invalid input: {format_row_errors(cells)}"
+        raise RequestError(message, error_code="INVALID_PARAMETER_VALUE")
+
+
 def clean_message(message: str) -> str:
     """MLflow's schema errors echo the whole input before the reason: keep the reason."""
     if message.startswith("Failed to ") and "Error: " in message:
@@ -114,10 +125,11 @@ def score(
 
     try:
         payload = to_mlflow_payload(body, content_type)
+        refuse_booleans(payload)
         frame = infer_and_parse_data(payload, input_schema)
         predictions = model.predict(frame)
     except RequestError as exc:
-        return exc.status, {"error_code": "BAD_REQUEST", "message": str(exc)}
+        return exc.status, {"error_code": exc.error_code, "message": str(exc)}
     except MlflowException as exc:
         status = exc.get_http_status_code()
         if 400 <= status < 500:  # the request's fault: say what is wrong with it
