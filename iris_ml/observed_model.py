@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from iris_ml.contract import FEATURE_NAMES, SPECIES_KEY
+from iris_ml.contract import FEATURE_NAMES
 from iris_ml.payload_log import Batch, PayloadLog
 from iris_ml.serving_metrics import ServingMetrics
 
@@ -80,7 +80,7 @@ class ObservedModel:
             return
         matrix = _scored_values(data)
         if self._metrics is not None:
-            self._metrics.scored(matrix, [a[SPECIES_KEY] for a in answers])
+            self._metrics.scored(matrix, answers)
         if payloads is not None:
             payloads.submit(Batch(time.time(), request.request_id, self.version, matrix, answers))
 

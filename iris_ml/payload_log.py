@@ -69,6 +69,7 @@ class PayloadLog:
         self._file_index = 0
         self._out: BinaryIO | None = None  # the file being written, kept open between bursts
         self._written = 0  # bytes in it
+        self._path = Path()
         self._said: set[str] = set()
         self._thread: threading.Thread | None = None
 
@@ -139,11 +140,12 @@ class PayloadLog:
 
     def _file_for(self, adding: int) -> BinaryIO:
         """The open file to append ``adding`` bytes to: a new one past the size cap, or
-        when the current one was removed (by hand, or by another tool) since the last burst.
+        when the current one was moved or removed (by hand, or by a log shipper) since the
+        last burst.
         """
         if self._out is not None:
             full = self._written and self._written + adding > self.settings.max_file_bytes
-            if full or os.fstat(self._out.fileno()).st_nlink == 0:
+            if full or self._moved():
                 self._close_file()
                 self._file_index += 1
         if self._out is None:
@@ -151,12 +153,21 @@ class PayloadLog:
             # one-row request's CPU under load here (py-spy).
             folder = Path(self.settings.folder)
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"payloads-{os.getpid()}-{self._file_index}.jsonl"
-            self._out = path.open("ab", buffering=0)  # one write per burst, no buffer to flush
+            self._path = folder / f"payloads-{os.getpid()}-{self._file_index}.jsonl"
+            self._out = self._path.open("ab", buffering=0)  # one write per burst, no buffer
             self._written = self._out.tell()
             if self._file_index:
                 self._prune(folder)
         return self._out
+
+    def _moved(self) -> bool:
+        """The open file is no longer the one at its path (a stat, not a mkdir and an open)."""
+        try:
+            at_path = os.stat(self._path)
+        except FileNotFoundError:
+            return True
+        mine = os.fstat(self._out.fileno()) if self._out else None
+        return mine is None or (at_path.st_dev, at_path.st_ino) != (mine.st_dev, mine.st_ino)
 
     def _close_file(self) -> None:
         if self._out is not None:

@@ -61,6 +61,8 @@ def create_app() -> ServingLayer:
     for name in ("iris_ml.serving", "iris_ml.payloads"):
         _log_to_stderr(name, "%(asctime)s %(name)s[%(process)d] %(message)s")
     metrics = ServingMetrics()
+    metrics.flush_every()
+    atexit.register(metrics.flush)  # a stopping worker counts what it scored last
     payloads = None
     if settings.payloads is not None:
         payloads = PayloadLog(

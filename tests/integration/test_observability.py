@@ -14,6 +14,7 @@ import pytest
 
 from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
 from iris_ml.serving_layer import ACCESS_LOG_FIELDS
+from iris_ml.serving_metrics import FLUSH_SECONDS
 from tests import procs
 
 pytestmark = pytest.mark.integration
@@ -65,6 +66,16 @@ def read_payloads(folder: Path, expected: int, timeout: float = 20.0) -> list[di
         time.sleep(0.2)
 
 
+def scrape_when(base: str, name: str, value: float, timeout: float = 10.0) -> str:
+    """/metrics once ``name`` shows ``value``: scored rows are added in bulk (FLUSH_SECONDS)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = httpx.get(base + "/metrics", timeout=30).text
+        if metric(text, name) == value or time.monotonic() > deadline:
+            return text
+        time.sleep(FLUSH_SECONDS / 2)
+
+
 def test_metrics_request_ids_and_payloads_add_up_across_two_workers(observed):
     base, proc, payloads = observed
     sent = []  # (request id, rows)
@@ -83,10 +94,10 @@ def test_metrics_request_ids_and_payloads_add_up_across_two_workers(observed):
         list(pool.map(one, range(120)))
     bad = httpx.post(base + "/invocations", json=split([[-1.0, 3.0, 99.0, 1.0]]), timeout=30)
     assert bad.status_code == 400
-    text = httpx.get(base + "/metrics", timeout=30).text
-
     setosa = sum(r.count(SETOSA) for _, r in sent)
     virginica = sum(r.count(VIRGINICA) for _, r in sent)
+    text = scrape_when(base, "iris_rows_scored_total", setosa + virginica)
+
     assert metric(text, "iris_requests_total", route="/invocations", status_class="2xx") == 120
     assert metric(text, "iris_requests_total", route="/invocations", status_class="4xx") == 1
     assert metric(text, "iris_rows_scored_total") == setosa + virginica

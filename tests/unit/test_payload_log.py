@@ -6,6 +6,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 
 from iris_ml.contract import FEATURE_NAMES, SPECIES
 from iris_ml.payload_log import COLUMNS, Batch, PayloadLog, PayloadLogSettings
@@ -77,17 +78,22 @@ def test_an_unwritable_folder_drops_rows_counted_and_logged_once(tmp_path, caplo
     assert sum("payload log not written" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_a_file_removed_while_open_is_replaced_and_no_row_goes_into_it(tmp_path):
-    log = PayloadLog(payload_settings(str(tmp_path), flush_interval=0.01)).start()
+@pytest.mark.parametrize("how", ["removed", "moved"])
+def test_a_file_taken_away_while_open_is_replaced_and_no_row_goes_into_it(tmp_path, how):
+    folder, elsewhere = tmp_path / "payloads", tmp_path / "shipped"
+    elsewhere.mkdir()
+    log = PayloadLog(payload_settings(str(folder), flush_interval=0.01)).start()
     log.submit(batch(2, "before"))
     deadline = time.monotonic() + 10
-    while not list(tmp_path.glob("*.jsonl")) and time.monotonic() < deadline:
+    while not list(folder.glob("*.jsonl")) and time.monotonic() < deadline:
         time.sleep(0.01)
-    for f in tmp_path.glob("*.jsonl"):
-        f.unlink()  # by hand, or by a cleanup job
+    for f in folder.glob("*.jsonl"):  # by hand, by a cleanup job or a log shipper
+        f.unlink() if how == "removed" else f.rename(elsewhere / f.name)
     log.submit(batch(2, "after"))
     log.close()
-    assert [r["request_id"] for r in read_rows(tmp_path)] == ["after", "after"]
+    assert [r["request_id"] for r in read_rows(folder)] == ["after", "after"]
+    if how == "moved":
+        assert [r["request_id"] for r in read_rows(elsewhere)] == ["before", "before"]
 
 
 def test_a_full_queue_drops_instead_of_growing(tmp_path):

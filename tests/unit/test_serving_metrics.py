@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -49,14 +50,51 @@ def test_labels_stay_bounded_whatever_is_sent():
         metrics.request(f"/attack/{i}", 404, 0.001)
         metrics.request("/invocations", 999, 0.001)
     metrics.refused({("no_such_column", "weird kind"): 3, (None, "too_many_rows"): 60_000})
-    metrics.scored(np.array([[5.1, 3.5, 1.4, 0.2]]), ["unheard-of species"])
-    text = generate_latest(metrics.registry).decode()
+    metrics.scored(np.array([[5.1, 3.5, 1.4, 0.2]]), [{"species": "unheard-of species"}])
+    text = metrics.render()[0].decode()
     assert 'route="other",status_class="4xx"} 50.0' in text
     assert 'route="/invocations",status_class="other"} 50.0' in text
     assert 'iris_rejected_rows_total{column="none",problem="other"} 3.0' in text
     assert 'iris_rejected_rows_total{column="none",problem="too_many_rows"} 60000.0' in text
     assert 'iris_predictions_total{species="other"} 1.0' in text
     assert route_label("/invocations") == "/invocations"
+
+
+def answers(*species: str) -> list[dict]:
+    return [{"species": s, "probabilities": {}} for s in species]
+
+
+def test_scored_batches_are_counted_in_bulk_at_the_next_flush_as_one_by_one():
+    rng = np.random.default_rng(7)
+    batches = [(rng.uniform(0.1, 9.9, (n, 4)), answers(*["setosa", "virginica"] * n)[:n]) for n in (1, 3, 40, 1)]  # fmt: skip
+    bulk, single = ServingMetrics(), ServingMetrics()
+    for matrix, scored in batches:
+        bulk.scored(matrix, scored)
+        single.scored(matrix, scored)
+        single.flush()  # one batch at a time
+    held = generate_latest(bulk.registry).decode()
+    assert "iris_rows_scored_total 0.0" in held  # held until the flush
+    bulk.flush()
+
+    def lines(metrics, kind):  # sums are added in another order: equal up to rounding
+        text = generate_latest(metrics.registry).decode().splitlines()
+        return [line for line in text if "_created" not in line and ("_sum " in line) == kind]
+
+    assert lines(bulk, False) == lines(single, False)
+    for ours, theirs in zip(lines(bulk, True), lines(single, True), strict=True):
+        assert float(ours.split()[1]) == pytest.approx(float(theirs.split()[1]))
+    assert "iris_rows_scored_total 45.0" in lines(bulk, False)
+    assert 'iris_predictions_total{species="setosa"} 24.0' in lines(bulk, False)
+
+
+def test_a_flush_thread_brings_held_counts_to_the_registry():
+    metrics = ServingMetrics()
+    metrics.flush_every(0.01)
+    metrics.scored(np.array([[5.1, 3.5, 1.4, 0.2]]), answers("setosa"))
+    deadline = time.monotonic() + 10
+    while "iris_rows_scored_total 1.0" not in generate_latest(metrics.registry).decode():
+        assert time.monotonic() < deadline, "the flush thread never ran"
+        time.sleep(0.01)
 
 
 def test_the_served_version_is_one_series_at_one_and_the_last_at_zero():
