@@ -29,6 +29,7 @@ def validate_specs(spec_dir: Path = SPEC_DIR, endpoint: str | None = None) -> li
     from azure.ai.ml import load_job, load_online_deployment, load_online_endpoint
     from marshmallow.exceptions import ValidationError
 
+    from deploy.autoscale import load_rules
     from deploy.plan import COLOURS, check_traffic
     from deploy.settings import validate_endpoint_name
 
@@ -74,6 +75,12 @@ def validate_specs(spec_dir: Path = SPEC_DIR, endpoint: str | None = None) -> li
                 "deployment.yml: needs code_configuration and environment (no-code MLflow is not supported)"
             )
         problems += [f"deployment.yml: {p}" for p in sizing_problems(deployment)]
+        problems += [f"deployment.yml: {p}" for p in collection_problems(deployment)]
+    problems += _monitor_spec_problems(spec_dir)
+    try:
+        load_rules(spec_dir)
+    except SettingsError as exc:
+        problems.append(str(exc))
     if not (spec_dir / "sample-request.json").is_file():
         problems.append("sample-request.json is missing")
     return problems
@@ -116,6 +123,38 @@ def resolve_champion(tracking_uri: str, settings: AzureSettings) -> str:
             f"no version of {settings.model_name} carries '{settings.alias}': train first"
         )
     return str(found.version)
+
+
+def _monitor_spec_problems(spec_dir: Path) -> list[str]:
+    from marshmallow.exceptions import ValidationError
+
+    from deploy.monitoring import load_monitor, monitor_problems
+
+    try:
+        schedule = load_monitor("iris-classifier-ep", "blue", "1", spec_dir)
+    except (ValidationError, ValueError, OSError) as exc:
+        return [f"monitor.yml: {str(exc).strip()[:400]}"]
+    except NotImplementedError:  # azure-ai-ml 1.35 fails while describing a bad schedule
+        return ["monitor.yml: refused by azure-ai-ml's schedule loader"]
+    return [f"monitor.yml: {p}" for p in monitor_problems(schedule)]
+
+
+# The collections the scoring script writes to (deploy/azureml/scoring/score.py).
+COLLECTIONS = ("model_inputs", "model_outputs")
+
+
+def collection_problems(deployment: Any) -> list[str]:
+    """The data collector must be on for the collections score.py writes, and the monitor reads."""
+    collector = getattr(deployment, "data_collector", None)
+    collections = getattr(collector, "collections", None) or {}
+    missing = [
+        name
+        for name in COLLECTIONS
+        if str(getattr(collections.get(name), "enabled", "false")).lower() != "true"
+    ]
+    return (
+        [f"data_collector: enable {', '.join(missing)} (score.py collects them)"] if missing else []
+    )
 
 
 def sizing_problems(deployment: Any) -> list[str]:
@@ -219,6 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["blue", "green"],
         help="with --dry-run: plan as if this colour were live",
     )
+    monitor = sub.add_parser(
+        "monitor", help="schedule Azure ML model monitoring of the live colour (monitor.yml)"
+    )
+    monitor.add_argument("--dry-run", action="store_true", help="check monitor.yml; no credentials")
+    autoscale = sub.add_parser(
+        "autoscale", help="apply autoscale.yml's CPU rules to the live colour (Azure Monitor)"
+    )
+    autoscale.add_argument("--dry-run", action="store_true", help="check the rules; no credentials")
     sub.add_parser("status", help="scoring URI, traffic and deployments (no keys)")
     logs = sub.add_parser("logs", help="container logs of one colour")
     logs.add_argument("colour", choices=["blue", "green"])
@@ -230,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None, ml_client: Any = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, ml_client: Any = None, monitor_client: Any = None
+) -> int:
     args = build_parser().parse_args(argv)
     flags = {
         "subscription_id": args.subscription_id,
@@ -248,6 +297,10 @@ def main(argv: Sequence[str] | None = None, ml_client: Any = None) -> int:
                 print(f"INVALID {problem}")
             print("specs valid" if not problems else f"{len(problems)} problem(s)")
             return EXIT_SETTINGS if problems else EXIT_OK
+        if args.command == "autoscale" and args.dry_run:
+            return _autoscale_dry_run()
+        if args.command == "monitor" and args.dry_run:
+            return _monitor_dry_run(settings)
         if args.command == "deploy" and args.dry_run:
             registry = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
             version = args.version or (
@@ -272,16 +325,57 @@ def main(argv: Sequence[str] | None = None, ml_client: Any = None) -> int:
                 "  on any failure once the new colour exists: restore the previous traffic and delete it"
             )
             return EXIT_OK
-        return _with_client(args, settings, ml_client)
+        return _with_client(args, settings, ml_client, monitor_client)
     except (SettingsError, PlanError) as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
 
 
-def _with_client(args: argparse.Namespace, settings: AzureSettings, ml_client: Any) -> int:
+def _autoscale_dry_run() -> int:
+    from deploy.autoscale import load_rules
+
+    rules = load_rules()  # a SettingsError says what is wrong
+    print(
+        f"Plan (no credentials used): {rules.minimum}-{rules.maximum} instances "
+        f"(default {rules.default}) on the live colour; +{rules.scale_out.change} above "
+        f"{rules.scale_out.cpu_percent:g}% CPU for {rules.scale_out.over_minutes} min, "
+        f"-{rules.scale_in.change} below {rules.scale_in.cpu_percent:g}% for "
+        f"{rules.scale_in.over_minutes} min"
+    )
+    return EXIT_OK
+
+
+def make_monitor_client(settings: AzureSettings) -> Any:
+    from azure.identity import DefaultAzureCredential
+    from azure.mgmt.monitor import MonitorManagementClient
+
+    settings.require_workspace()
+    return MonitorManagementClient(DefaultAzureCredential(), settings.subscription_id)
+
+
+def _monitor_dry_run(settings: AzureSettings) -> int:
+    from deploy.monitoring import REFERENCE_DATA, load_monitor, monitor_problems
+
+    endpoint = settings.endpoint or "<$IRIS_ENDPOINT_NAME>"
+    schedule = load_monitor(endpoint, "<live colour>", "<new version>")
+    problems = monitor_problems(schedule)
+    for problem in problems:
+        print(f"INVALID monitor.yml: {problem}")
+    if problems:
+        return EXIT_SETTINGS
+    print(f"Plan (no credentials used): register {REFERENCE_DATA} (Fisher's training split),")
+    print(f"then schedule '{schedule.name}' on {endpoint}'s live colour:")
+    for name, signal in schedule.create_monitor.monitoring_signals.items():
+        print(f"  {name}: {signal.type}, thresholds {signal.metric_thresholds}")
+    return EXIT_OK
+
+
+def _with_client(
+    args: argparse.Namespace, settings: AzureSettings, ml_client: Any, monitor_client: Any
+) -> int:
     from deploy.orchestrate import Deployer, DeployError
 
-    if args.command in ("deploy", "status", "logs", "teardown"):
+    if args.command in ("deploy", "autoscale", "monitor", "status", "logs", "teardown"):
         settings.require_endpoint()
     client = ml_client or make_ml_client(settings)
     deployer = Deployer(client, settings)
@@ -298,6 +392,18 @@ def _with_client(args: argparse.Namespace, settings: AzureSettings, ml_client: A
                 if gate != "passed":
                     print("Nothing to deploy: the champion did not change.")
                     return EXIT_NOT_PROMOTED
+        elif args.command == "autoscale":
+            from deploy.autoscale import load_rules
+
+            rules = load_rules()
+            deployer.autoscale(monitor_client or make_monitor_client(settings), rules)
+            print(f"Autoscale on: {rules.minimum}-{rules.maximum} instances by CPU")
+        elif args.command == "monitor":
+            schedule = deployer.create_monitor()
+            trigger = schedule.trigger
+            print(
+                f"Schedule {schedule.name}: drift checks every {trigger.interval} {trigger.frequency}"
+            )
         elif args.command == "deploy":
             version = args.version or resolve_champion(
                 workspace_tracking_uri(client, settings), settings

@@ -165,6 +165,63 @@ class Deployer:
                 name=step.deployment, endpoint_name=self.settings.endpoint
             ).result()
 
+    def create_monitor(self) -> Any:
+        """Register the reference data, then schedule monitoring of the live colour."""
+        import tempfile
+
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Data
+
+        from deploy.monitoring import (
+            REFERENCE_DATA,
+            load_monitor,
+            monitor_problems,
+            write_reference_table,
+        )
+
+        colour = self._live_colour("monitor")
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = write_reference_table(Path(tmp) / REFERENCE_DATA)
+            data = self.ml_client.data.create_or_update(
+                Data(
+                    name=REFERENCE_DATA,
+                    type=AssetTypes.MLTABLE,
+                    path=str(folder),
+                    description="Fisher's training split: the drift monitor's reference",
+                )
+            )
+        schedule = load_monitor(self.settings.endpoint, colour, str(data.version))
+        if problems := monitor_problems(schedule):
+            raise DeployError("; ".join(problems))
+        self.say(
+            f"Monitoring {self.settings.endpoint}:{colour} against {REFERENCE_DATA}:{data.version}"
+        )
+        return self.ml_client.schedules.begin_create_or_update(schedule).result()
+
+    def autoscale(self, monitor_client: Any, rules: Any) -> Any:
+        """Apply the CPU rules to the live colour through Azure Monitor's autoscale settings."""
+        from deploy.autoscale import autoscale_setting, setting_name
+
+        self.settings.require_workspace()  # the setting lives in the workspace's resource group
+        colour = self._live_colour("autoscale")
+        endpoint = self.ml_client.online_endpoints.get(self.settings.endpoint)
+        deployment = self.ml_client.online_deployments.get(
+            name=colour, endpoint_name=self.settings.endpoint
+        )
+        name = setting_name(str(self.settings.endpoint), colour)
+        self.say(f"Autoscaling {self.settings.endpoint}:{colour} ({name})")
+        return monitor_client.autoscale_settings.create_or_update(
+            self.settings.resource_group,
+            name,
+            autoscale_setting(rules, deployment.id, endpoint.location),
+        )
+
+    def _live_colour(self, purpose: str) -> str:
+        state = self.endpoint_state()
+        if not state.traffic or not any(state.traffic.values()):
+            raise DeployError(f"no live deployment to {purpose}: deploy first")
+        return max(state.traffic, key=lambda name: state.traffic[name])
+
     def smoke_test(self, deployment: str) -> None:
         body = self.ml_client.online_endpoints.invoke(
             endpoint_name=self.settings.endpoint,

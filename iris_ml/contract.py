@@ -9,6 +9,7 @@ library only (no numpy, pandas, mlflow, scikit-learn, gradio or azure).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -21,8 +22,11 @@ __all__ = [
     "MAX_ROWS_PER_REQUEST",
     "MISSING",
     "MODEL_VERSION_KEY",
+    "PAYLOAD_COLUMNS",
     "PROBABILITIES_KEY",
+    "PROBABILITY_COLUMNS",
     "PROBLEM_KINDS",
+    "REQUEST_ID_HEADERS",
     "SPECIES",
     "SPECIES_KEY",
     "UNIT",
@@ -32,6 +36,7 @@ __all__ = [
     "boolean_cells",
     "describe_value_problem",
     "format_row_errors",
+    "is_safe_request_id",
     "is_valid_row",
     "row_problems",
     "validate_records",
@@ -78,6 +83,19 @@ TEXTBOOK_FLOWERS: tuple[tuple[tuple[float, float, float, float], str], ...] = (
 SPECIES_KEY = "species"
 PROBABILITIES_KEY = "probabilities"
 MODEL_VERSION_KEY = "model_version"
+
+# One scored row as the payload log (iris_ml/payload_log.py) and Azure ML's data collector
+# (deploy/azureml/scoring/score.py) record it, for the drift monitor and Azure's monitoring.
+PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"probability_{s}" for s in SPECIES)
+PAYLOAD_COLUMNS: tuple[str, ...] = (
+    "time", "request_id", MODEL_VERSION_KEY, *FEATURE_NAMES, SPECIES_KEY, *PROBABILITY_COLUMNS,
+)  # fmt: skip
+
+# A caller's request id: X-Request-ID, or Azure's x-ms-client-request-id. The project's server
+# keeps it when it is a short token of safe characters, else makes one up; Azure's server
+# (azmlinfsrv) keeps any up to 100 characters, and the scoring script uses what it keeps.
+REQUEST_ID_HEADERS: tuple[str, ...] = ("x-request-id", "x-ms-client-request-id")
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 # Rows one request may carry; larger inputs are chunked by score_client.
 MAX_ROWS_PER_REQUEST = 50_000
@@ -260,6 +278,11 @@ def _named(row: int, record: Mapping[Any, Any]) -> Iterator[tuple[int, str, obje
     for column in FEATURE_NAMES:
         if column in record:
             yield row, column, record[column]
+
+
+def is_safe_request_id(text: str) -> bool:
+    """Up to 128 letters, digits and ``._:-``: safe in a header, a log line and a file."""
+    return _SAFE_REQUEST_ID.fullmatch(text) is not None
 
 
 def format_row_errors(errors: Sequence[RowError], limit: int = 5) -> str:

@@ -30,12 +30,18 @@ from typing import BinaryIO
 
 import numpy as np
 
-from iris_ml.contract import FEATURE_NAMES, PROBABILITIES_KEY, SPECIES, SPECIES_KEY
+from iris_ml.contract import (
+    FEATURE_NAMES,
+    PAYLOAD_COLUMNS,
+    PROBABILITIES_KEY,
+    PROBABILITY_COLUMNS,
+    SPECIES,
+    SPECIES_KEY,
+)
 
 _log = logging.getLogger("iris_ml.payloads")
 FILE_PATTERN = "payloads-*.jsonl"
-PROBABILITY_COLUMNS = tuple(f"probability_{s}" for s in SPECIES)
-COLUMNS = ("time", "request_id", "model_version", *FEATURE_NAMES, SPECIES_KEY, *PROBABILITY_COLUMNS)
+COLUMNS = PAYLOAD_COLUMNS
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,11 @@ from typing import Any
 
 from iris_ml.contract import (
     FEATURE_NAMES,
+    REQUEST_ID_HEADERS,
     RowError,
     boolean_cells,
     format_row_errors,
+    is_safe_request_id,
     value_problem,
 )
 from iris_ml.observed_model import RequestContext, current_request
@@ -50,8 +52,7 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-REQUEST_ID_HEADERS = (b"x-request-id", b"x-ms-client-request-id")  # the second: Azure's name
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_ID_HEADERS = tuple(name.encode() for name in REQUEST_ID_HEADERS)
 # An absolute path (not part of a URL): /a/b/c.py, /usr/lib/python3.11/site-packages/...
 _PATH = re.compile(r"(?<![\w:/.])/(?:[\w.@+-]+/)+[\w.@+-]+")
 _CODE_PATH = re.compile(r"site-packages|dist-packages|\.pyc?$|\.so$")
@@ -69,11 +70,11 @@ ACCESS_LOG_FIELDS = (
 
 def request_id(headers: Mapping[bytes, bytes], new_id: Callable[[], str]) -> str:
     """The caller's id when it is a short token of safe characters; otherwise a new one."""
-    for name in REQUEST_ID_HEADERS:
+    for name in _ID_HEADERS:
         value = headers.get(name)
         if value is not None:
             text = value.decode("latin-1")
-            return text if _SAFE_ID.fullmatch(text) else new_id()
+            return text if is_safe_request_id(text) else new_id()
     return new_id()
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,7 +23,9 @@ from iris_ml.contract import (
 )
 from iris_ml.contract import validate_records as _validate_records
 from score_client import _retry
+from score_client._auth import EntraTokenAuth, TokenCredential, default_credential
 from score_client._backends import (
+    AZURE_HOST_SUFFIX,
     BACKENDS,
     Backend,
     decode_json,
@@ -158,8 +161,11 @@ class ScoringClient:
     'setosa'
 
     The key comes from ``api_key`` or ``SCORING_KEY`` and is never shown in
-    ``repr``, logs or errors. Inputs larger than ``chunk_size`` rows are sent in
-    chunks, ``concurrency`` at a time, and reassembled in input order.
+    ``repr``, logs or errors. Without a key, an Azure ML endpoint
+    (``*.inference.ml.azure.com``) gets a Microsoft Entra token from ``credential``
+    (default: azure-identity's ``DefaultAzureCredential``), renewed before it expires.
+    Inputs larger than ``chunk_size`` rows are sent in chunks, ``concurrency`` at a
+    time, and reassembled in input order.
     """
 
     def __init__(
@@ -174,6 +180,7 @@ class ScoringClient:
         retry_budget: float = DEFAULT_RETRY_BUDGET,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         concurrency: int = DEFAULT_CONCURRENCY,
+        credential: TokenCredential | None = None,
         http_client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -198,6 +205,8 @@ class ScoringClient:
         self._headers = self.settings.backend.headers(
             self.settings.api_key, self.settings.deployment
         )
+        # An http_client's own auth stays unless a token replaces it.
+        self._auth = entra_auth(self.settings, credential) or httpx.USE_CLIENT_DEFAULT
         self._sleep = sleep
 
     def __repr__(self) -> str:
@@ -291,7 +300,9 @@ class ScoringClient:
             status: int | None = None
             retry_after: float | None = None
             try:
-                response = self._http.post(self.settings.url, content=body, headers=self._headers)
+                response = self._http.post(
+                    self.settings.url, content=body, headers=self._headers, auth=self._auth
+                )
             except httpx.TimeoutException:
                 failure: ScoringError = APITimeoutError(
                     f"no answer from {self.url} within {self.settings.timeout:g} s"
@@ -328,6 +339,23 @@ class ScoringClient:
         return Health(True, self.url, self.settings.backend.name, prediction.model_version, latency)
 
 
+def entra_auth(
+    settings: ClientSettings, credential: TokenCredential | None
+) -> EntraTokenAuth | None:
+    """Token auth when no key is set and a credential is given or the host is Azure ML's.
+
+    A local ``azmlinfsrv`` or MLflow server needs neither; a key always wins.
+    """
+    if settings.api_key:
+        return None
+    if credential is None:
+        host = (urlsplit(settings.url).hostname or "").lower()
+        if not host.endswith(AZURE_HOST_SUFFIX):
+            return None
+        credential = default_credential()
+    return EntraTokenAuth(credential)
+
+
 def describe_error(exc: ScoringError) -> str:
     """A one-line explanation a person can act on."""
     if isinstance(exc, APITimeoutError):
@@ -335,7 +363,10 @@ def describe_error(exc: ScoringError) -> str:
     if isinstance(exc, APIConnectionError):
         return f"The endpoint is unreachable. {exc}"
     if isinstance(exc, APIStatusError) and exc.status_code in (401, 403):
-        return f"The endpoint refused the credentials (HTTP {exc.status_code}): check SCORING_KEY."
+        return (
+            f"The endpoint refused the credentials (HTTP {exc.status_code}): check SCORING_KEY, "
+            "or, with a Microsoft Entra token, that your identity may score on this endpoint."
+        )
     if isinstance(exc, APIStatusError) and 400 <= exc.status_code < 500:
         return f"The endpoint rejected the request: {exc.message}"
     return str(exc)

@@ -3,6 +3,7 @@
 ScoringError
 ├── InvalidInputError            rows broke the feature contract (predict() sends nothing)
 ├── TableError                   a CSV that is no usable table (no header, too large, unreadable)
+├── CredentialError              no Microsoft Entra token could be had (nothing was sent)
 ├── APIConnectionError           the endpoint could not be reached
 │   └── APITimeoutError
 ├── UnexpectedResponseError      a 2xx whose body is not the contract's shape
@@ -29,6 +30,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CredentialError",
     "InternalServerError",
     "InvalidInputError",
     "ModelError",
@@ -56,6 +58,10 @@ class InvalidInputError(ScoringError):
 
 class TableError(ScoringError, ValueError):
     """The file is not a usable CSV table (no header, unreadable, too large)."""
+
+
+class CredentialError(ScoringError):
+    """No Microsoft Entra token for the endpoint: no key set, and the credential failed."""
 
 
 class APIConnectionError(ScoringError):

@@ -72,3 +72,17 @@ def test_the_workspace_refuses_what_the_azure_shaped_server_refuses(ml_client):
             if exc.error_code != "ENDPOINT_NOT_FOUND":
                 supported.append(f"{name} (answered {exc.error_code})")
     assert not supported, f"the workspace now answers {supported}: update tests/azure_shaped.py"
+
+
+def test_a_deployed_aad_token_endpoint_answers_score_client_with_an_entra_token():
+    """The endpoint deployed with endpoint.yml's auth_mode aad_token, called as a user would:
+    SCORING_URI set, no SCORING_KEY, a token from DefaultAzureCredential (az login / OIDC)."""
+    from score_client import ScoringClient
+    from score_client._backends import AZURE_HOST_SUFFIX
+
+    uri = os.environ.get("SCORING_URI", "")
+    if AZURE_HOST_SUFFIX not in uri or os.environ.get("SCORING_KEY"):
+        pytest.skip("set SCORING_URI to a deployed endpoint (make azure-deploy), no SCORING_KEY")
+    with ScoringClient(uri) as client:
+        health = client.health()
+    assert health.ok, health.error

@@ -10,6 +10,7 @@ import pytest
 from iris_ml.contract import FEATURE_NAMES, SPECIES
 from score_client import BadRequestError, ScoringClient
 from tests import procs
+from tests.azml import azure_scoring_server
 
 pytestmark = pytest.mark.integration
 
@@ -146,3 +147,44 @@ def test_ui_handlers_work_against_azmlinfsrv(azure_server, tmp_path):
         table, _, summary = score_file(client, str(src), tmp_path / "out")
         assert table.scored == 1 and "line 3: petal_length" in summary
         assert "(azureml) is **up**: model version 1" in status_text(client)
+
+
+FAKE_COLLECTOR = procs.REPO / "tests" / "fakes" / "collector"
+
+
+def test_collected_rows_are_the_scored_rows_under_the_callers_request_id(trained_store, tmp_path):
+    """The data collector path runs under azmlinfsrv with a collector that records its rows."""
+    collected = tmp_path / "collected.jsonl"
+    extra = {"PYTHONPATH": str(FAKE_COLLECTOR), "FAKE_COLLECTOR_FILE": str(collected)}
+    with azure_scoring_server(trained_store, tmp_path, **extra) as (base, _):
+        response = httpx.post(
+            base + "/score", json=SAMPLE, headers={"x-request-id": "order-00123"}, timeout=30
+        )
+        assert response.status_code == 200 and response.headers["x-request-id"] == "order-00123"
+        bad = httpx.post(
+            base + "/score",
+            json={"input_data": {"columns": list(FEATURE_NAMES), "data": [[5.1, 3.5, 1.4, -1]]}},
+            headers={"x-ms-client-request-id": "order-00124"},
+            timeout=30,
+        )
+        assert bad.status_code == 400 and bad.json()["request_id"] == "order-00124"
+    rows = [json.loads(line) for line in collected.read_text().splitlines()]
+    mine = [r for r in rows if r["request_id"] == "order-00123"]
+    inputs = [r for r in mine if r["collection"] == "model_inputs"]
+    outputs = [r for r in mine if r["collection"] == "model_outputs"]
+    assert [[r[f] for f in FEATURE_NAMES] for r in inputs] == SAMPLE["input_data"]["data"]
+    assert [r["species"] for r in outputs] == [p["species"] for p in response.json()["predictions"]]
+    assert {r["model_version"] for r in mine} == {"1"}
+    assert not [
+        r for r in rows if r["request_id"] == "order-00124"
+    ]  # refused rows are not collected
+
+
+def test_a_collector_that_fails_changes_no_answer_and_is_said_once(azure_server):
+    """The session's server has the real azureml-ai-monitoring and no Azure data collector
+    behind it: every collect fails, as it would with a broken release."""
+    base, proc = azure_server
+    answers = [httpx.post(base + "/score", json=SAMPLE, timeout=30) for _ in range(3)]
+    assert {a.status_code for a in answers} == {200}
+    assert answers[0].json() == answers[2].json()
+    assert proc.output().count("scoring goes on without it") == 1

@@ -37,6 +37,9 @@ class Workspace:
     calls: list[str] = field(default_factory=list)
     answers: dict[str, str] = field(default_factory=dict)  # deployment -> smoke-test body
     fail_provisioning: set[str] = field(default_factory=set)
+    data: dict[str, list[Any]] = field(default_factory=dict)  # name -> versions
+    schedules: dict[str, Any] = field(default_factory=dict)
+    autoscale: dict[str, Any] = field(default_factory=dict)
     fail_delete: bool = False
 
 
@@ -59,6 +62,7 @@ class _Endpoints:
                 return Poller(error=RuntimeError(f"traffic to unknown deployment {colour}"))
         stored = copy.deepcopy(endpoint)
         stored._scoring_uri = f"https://{endpoint.name}.westeurope.inference.ml.azure.com/score"
+        stored.location = stored.location or "westeurope"  # the workspace's region
         self.ws.endpoints[endpoint.name] = stored
         return Poller(stored)
 
@@ -86,6 +90,17 @@ class _Deployments:
     def list(self, endpoint_name: str) -> list[Any]:
         return [copy.deepcopy(d) for d in self.ws.deployments.values()]
 
+    def get(self, name: str, endpoint_name: str) -> Any:
+        self.ws.calls.append(f"deployments.get {name}")
+        if name not in self.ws.deployments:
+            raise ResourceNotFoundError(f"deployment {name} not found")
+        found = copy.deepcopy(self.ws.deployments[name])
+        found._id = (  # the ARM id Azure gives a deployment (`id` is read-only)
+            "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.MachineLearningServices"
+            f"/workspaces/ws/onlineEndpoints/{endpoint_name}/deployments/{name}"
+        )
+        return found
+
     def begin_create_or_update(self, deployment: Any) -> Poller:
         self.ws.calls.append(f"deployments.create_or_update {deployment.name} {deployment.model}")
         stored = copy.deepcopy(deployment)
@@ -111,8 +126,71 @@ class _Deployments:
         return f"logs of {name} ({lines} lines)"
 
 
+class _Data:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def create_or_update(self, data: Any) -> Any:
+        """A new version each time; an mltable asset's folder needs its MLTable file (Azure ML
+        "Working with tables": the file defines how the data is read)."""
+        self.ws.calls.append(f"data.create_or_update {data.name}")
+        if data.type == "mltable" and not (Path(data.path) / "MLTable").is_file():
+            raise HttpResponseError("an mltable data asset needs an MLTable file in its folder")
+        stored = copy.deepcopy(data)
+        stored.contents = {p.name: p.read_text() for p in Path(data.path).iterdir()}
+        versions = self.ws.data.setdefault(data.name, [])
+        stored.version = str(len(versions) + 1)
+        versions.append(stored)
+        return stored
+
+
+class _Schedules:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def begin_create_or_update(self, schedule: Any) -> Poller:
+        self.ws.calls.append(f"schedules.create_or_update {schedule.name}")
+        self.ws.schedules[schedule.name] = copy.deepcopy(schedule)
+        return Poller(schedule)
+
+
 class FakeMLClient:
     def __init__(self, ws: Workspace | None = None) -> None:
         self.ws = ws or Workspace()
         self.online_endpoints = _Endpoints(self.ws)
         self.online_deployments = _Deployments(self.ws)
+        self.data = _Data(self.ws)
+        self.schedules = _Schedules(self.ws)
+
+
+class _AutoscaleSettings:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def create_or_update(
+        self, resource_group_name: str, autoscale_setting_name: str, parameters: Any
+    ) -> Any:
+        """What Azure Monitor's REST reference (Autoscale Settings - Create Or Update) requires:
+        a location, 1 to 20 profiles, and in each a capacity with minimum <= default <=
+        maximum; a metric rule must name its resource."""
+        self.ws.calls.append(f"autoscale.create_or_update {autoscale_setting_name}")
+        if not parameters.location:
+            raise HttpResponseError("location is required")
+        if not 1 <= len(parameters.profiles or []) <= 20:
+            raise HttpResponseError("1 to 20 profiles are required")
+        for profile in parameters.profiles:
+            c = profile.capacity
+            if not int(c.minimum) <= int(c.default) <= int(c.maximum):
+                raise HttpResponseError("capacity must be minimum <= default <= maximum")
+            for rule in profile.rules:
+                if not rule.metric_trigger.metric_resource_uri:
+                    raise HttpResponseError("a metric trigger needs metricResourceUri")
+        self.ws.autoscale[autoscale_setting_name] = (resource_group_name, parameters)
+        return parameters
+
+
+class FakeMonitorClient:
+    """azure.mgmt.monitor.MonitorManagementClient's autoscale_settings, state in memory."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.autoscale_settings = _AutoscaleSettings(ws)

@@ -42,11 +42,16 @@ def test_every_spec_declares_its_schema():
     ("file", "pattern", "replacement", "message"),
     [
         ("endpoint.yml", r"^name: .*$", "name: 9-bad_name", "does not match"),
-        ("endpoint.yml", r"^auth_mode: key$", "auth_mode: key\nunknown_field: 1", "endpoint.yml"),
         (
             "endpoint.yml",
-            r"^auth_mode: key$",
-            "auth_mode: key\ntraffic:\n  blue: 60\n  green: 30",
+            r"^auth_mode: aad_token$",
+            "auth_mode: aad_token\nunknown_field: 1",
+            "endpoint.yml",
+        ),
+        (
+            "endpoint.yml",
+            r"^auth_mode: aad_token$",
+            "auth_mode: aad_token\ntraffic:\n  blue: 60\n  green: 30",
             "sum to 100",
         ),
         (
@@ -80,6 +85,34 @@ def test_every_spec_declares_its_schema():
             "instance_type: Standard_NC6",
             "add its vCPUs to INSTANCE_VCPUS",
         ),
+        (
+            "deployment.yml",
+            r'^      enabled: "True"$',
+            '      enabled: "maybe"',
+            "deployment.yml",
+        ),
+        (
+            "deployment.yml",
+            r"^    model_outputs:$",
+            "    predictions:",
+            "enable model_outputs",
+        ),
+        (
+            "monitor.yml",
+            r"^          population_stability_index: 0.2$",
+            "          population_stability_index: 0.5",
+            "PSI threshold must be 0.2 (DriftThresholds)",
+        ),
+        ("monitor.yml", r"^        - petal_width$", "", "must watch exactly"),
+        ("monitor.yml", r"^  frequency: day$", "  frequency: fortnight", "monitor.yml"),
+        (
+            "autoscale.yml",
+            r"^  cpu_below_percent: 30$",
+            "  cpu_below_percent: 80",
+            "below scale_out's",
+        ),
+        ("autoscale.yml", r"^  maximum: 3$", "  maximum: 0", "minimum <= default <= maximum"),
+        ("autoscale.yml", r"^  cooldown_minutes: 5$", "  cooldown_minutes: soon", "autoscale.yml"),
         (
             "train-job.yml",
             r"^resources:$",

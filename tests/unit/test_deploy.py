@@ -43,7 +43,7 @@ def test_first_deploy_creates_endpoint_and_blue_then_sends_it_all_traffic():
     assert blue.model == "iris-classifier:3"  # the loader drops the azureml: prefix
     assert blue.environment_variables["IRIS_MODEL_VERSION"] == "3"
     assert client.ws.endpoints["iris-test-ep"].traffic == {"blue": 100}
-    assert client.ws.endpoints["iris-test-ep"].auth_mode == "key"
+    assert client.ws.endpoints["iris-test-ep"].auth_mode == "aad_token"  # no shared key
     assert "endpoints.invoke blue" in client.ws.calls
     assert lines[0].startswith("[1/4] create the endpoint")
 
@@ -281,3 +281,89 @@ def test_the_job_runs_on_serverless_compute_unless_a_cluster_is_named():
 def test_commands_that_touch_an_endpoint_need_its_name(capsys):
     assert main(["status"], ml_client=FakeMLClient()) == 2
     assert "unique per Azure region" in capsys.readouterr().err
+
+
+def test_monitoring_watches_the_live_colour_against_the_training_split(capsys):
+    import csv
+    import io
+
+    from iris_ml.contract import FEATURE_NAMES
+
+    client = live_on_blue()
+    assert main(["--endpoint", "iris-test-ep", "monitor"], ml_client=client) == 0
+    [reference] = client.ws.data["iris-training"]
+    rows = list(csv.DictReader(io.StringIO(reference.contents["train.csv"])))
+    assert len(rows) == 105 and list(rows[0]) == [*FEATURE_NAMES, "species"]  # 70% of 150
+    assert "read_delimited" in reference.contents["MLTable"]
+    schedule = client.ws.schedules["iris-classifier-monitor"]
+    target = schedule.create_monitor.monitoring_target.endpoint_deployment_id
+    assert target == "azureml:iris-test-ep:blue"
+    for signal in schedule.create_monitor.monitoring_signals.values():
+        assert signal.reference_data.input_data.path == "azureml:iris-training:1"
+    assert schedule.trigger.frequency == "day"
+
+
+def test_monitoring_needs_a_live_colour():
+    client = FakeMLClient()
+    assert main(["--endpoint", "iris-test-ep", "monitor"], ml_client=client) != 0
+    assert client.ws.schedules == {}
+
+
+def test_the_monitor_dry_run_uses_no_credentials(capsys):
+    assert main(["--endpoint", "iris-test-ep", "monitor", "--dry-run"], ml_client=None) == 0
+    out = capsys.readouterr().out
+    assert "feature_drift" in out and "species_drift" in out
+
+
+WORKSPACE_FLAGS = ["--subscription-id", "sub", "--resource-group", "rg", "--workspace", "ws"]
+
+
+def test_autoscale_applies_the_cpu_rules_to_the_live_colour():
+    from deploy.autoscale import CPU_METRIC, load_rules
+    from tests.unit.fake_mlclient import FakeMonitorClient
+
+    client = live_on_blue()
+    monitor = FakeMonitorClient(client.ws)
+    assert (
+        main(
+            [*WORKSPACE_FLAGS, "--endpoint", "iris-test-ep", "autoscale"],
+            ml_client=client,
+            monitor_client=monitor,
+        )
+        == 0
+    )
+    group, setting = client.ws.autoscale["autoscale-iris-test-ep-blue"]
+    assert group == SETTINGS.resource_group
+    rules = load_rules()
+    [profile] = setting.profiles
+    assert setting.target_resource_uri.endswith("/onlineEndpoints/iris-test-ep/deployments/blue")
+    assert (profile.capacity.minimum, profile.capacity.maximum) == (
+        str(rules.minimum),
+        str(rules.maximum),
+    )
+    out, into = profile.rules
+    assert out.metric_trigger.metric_name == CPU_METRIC and out.scale_action.direction == "Increase"
+    assert out.metric_trigger.threshold == rules.scale_out.cpu_percent
+    assert into.metric_trigger.operator == "LessThan" and into.scale_action.direction == "Decrease"
+    assert setting.location == "westeurope"
+
+
+def test_autoscale_needs_a_live_colour():
+    from tests.unit.fake_mlclient import FakeMonitorClient
+
+    client = FakeMLClient()
+    monitor = FakeMonitorClient(client.ws)
+    assert (
+        main(
+            [*WORKSPACE_FLAGS, "--endpoint", "iris-test-ep", "autoscale"],
+            ml_client=client,
+            monitor_client=monitor,
+        )
+        != 0
+    )
+    assert client.ws.autoscale == {}
+
+
+def test_the_autoscale_dry_run_uses_no_credentials(capsys):
+    assert main(["autoscale", "--dry-run"]) == 0
+    assert "instances" in capsys.readouterr().out

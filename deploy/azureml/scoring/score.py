@@ -6,6 +6,14 @@ and MLflow's ``dataframe_split`` / ``dataframe_records`` / ``instances`` / ``inp
 and answers like ``mlflow models serve``: ``{"predictions": [...]}`` with species and
 probabilities. Bad input gets a 400 with a clean message; nothing answers with a
 stack trace (it goes to the log, with the request id).
+
+The request id azmlinfsrv keeps (the caller's ``x-request-id`` or
+``x-ms-client-request-id``, else its own) is in every error body, the log lines of a
+failure and the collected rows, as in App Insights. With the
+deployment's ``data_collector`` on, Azure ML's collector (azureml-ai-monitoring) gets
+the validated features (``model_inputs``) and the answers (``model_outputs``) of each
+scored request, in the local payload log's columns; if it is missing or fails, scoring
+goes on and the log says so once.
 """
 
 from __future__ import annotations
@@ -14,6 +22,10 @@ import json
 import logging
 import os
 import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +38,6 @@ AZURE_KEY = "input_data"
 MAX_BODY_BYTES = 20 * 1024 * 1024
 
 _log = logging.getLogger("iris.score")
-_MODEL_FAILED = (
-    500,
-    {"error_code": "INTERNAL_ERROR", "message": "the model failed; see the deployment logs"},
-)
 _state: dict[str, Any] = {}
 
 
@@ -116,10 +124,32 @@ def clean_message(message: str) -> str:
     return message.strip()[:1000]
 
 
+Collect = Callable[[str, Any, Sequence[dict[str, Any]]], None]
+
+
 def score(
-    model: Any, input_schema: Any, body: bytes, content_type: str | None
+    model: Any,
+    input_schema: Any,
+    body: bytes,
+    content_type: str | None,
+    request_id: str = "",
+    collect: Collect | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """The whole request path as a function: (status, JSON body). Never raises."""
+    status, answer = _score(model, input_schema, body, content_type, request_id, collect)
+    if status != 200:
+        answer["request_id"] = request_id
+    return status, answer
+
+
+def _score(
+    model: Any,
+    input_schema: Any,
+    body: bytes,
+    content_type: str | None,
+    request_id: str,
+    collect: Collect | None,
+) -> tuple[int, dict[str, Any]]:
     from mlflow.exceptions import MlflowException
     from mlflow.pyfunc.scoring_server import infer_and_parse_data
 
@@ -134,12 +164,112 @@ def score(
         status = exc.get_http_status_code()
         if 400 <= status < 500:  # the request's fault: say what is wrong with it
             return status, {"error_code": exc.error_code, "message": clean_message(exc.message)}
-        _log.exception("scoring failed")  # the server's fault: a 5xx, details in the log only
-        return _MODEL_FAILED
+        _log.exception("request %s: scoring failed", request_id)  # details in the log only
+        return _model_failed()
     except Exception:  # the model failed on input it accepted: log it, answer without internals
-        _log.exception("scoring failed")
-        return _MODEL_FAILED
+        _log.exception("request %s: scoring failed", request_id)
+        return _model_failed()
+    if collect is not None:
+        collect(request_id, frame, predictions)
     return 200, {"predictions": predictions}
+
+
+def _model_failed() -> tuple[int, dict[str, Any]]:
+    return 500, {
+        "error_code": "INTERNAL_ERROR",
+        "message": "the model failed; see the deployment logs",
+    }
+
+
+def request_id_of(headers: Any) -> str:
+    """The id azmlinfsrv logs for this request (to App Insights too) and answers with.
+
+    It keeps the caller's ``x-request-id`` (up to 100 characters; longer ones it refuses
+    with a 431 before this script runs), then ``x-ms-client-request-id``; else it makes one
+    up, which only its request context (flask's ``g``) holds.
+    """
+    from iris_ml.contract import REQUEST_ID_HEADERS
+
+    for name in REQUEST_ID_HEADERS:
+        if value := headers.get(name):
+            return str(value)
+    try:
+        from flask import g
+
+        return str(g.get("request_id") or uuid.uuid4().hex)
+    except (ImportError, RuntimeError):  # outside azmlinfsrv's request context
+        return uuid.uuid4().hex
+
+
+def collected_frames(
+    request_id: str, version: str, frame: Any, predictions: Sequence[dict[str, Any]], at: float
+) -> tuple[Any, Any]:
+    """(model_inputs, model_outputs) as DataFrames in the payload log's columns."""
+    import pandas as pd
+
+    from iris_ml.contract import (
+        FEATURE_NAMES,
+        PAYLOAD_COLUMNS,
+        PROBABILITIES_KEY,
+        PROBABILITY_COLUMNS,
+        SPECIES,
+        SPECIES_KEY,
+    )
+
+    stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+    rows = len(predictions)
+    head = {"time": [stamp] * rows, "request_id": [request_id] * rows}
+    head[PAYLOAD_COLUMNS[2]] = [version] * rows  # model_version
+    inputs = pd.DataFrame(head).join(
+        frame[list(FEATURE_NAMES)].astype("float64").reset_index(drop=True)
+    )
+    answers = {SPECIES_KEY: [p[SPECIES_KEY] for p in predictions]}
+    for column, species in zip(PROBABILITY_COLUMNS, SPECIES, strict=True):
+        answers[column] = [float(p[PROBABILITIES_KEY][species]) for p in predictions]
+    outputs = pd.DataFrame({**head, **answers})
+    return inputs, outputs
+
+
+class DataCollection:
+    """Azure ML's data collector for the scored rows, or nothing when it cannot run.
+
+    Optional by design: azureml-ai-monitoring has had releases whose import broke
+    (azureml-examples issues), and a collector that fails must never fail a request.
+    """
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self._inputs: Any = None
+        self._outputs: Any = None
+        self._said = False
+
+    def start(self) -> DataCollection:
+        try:
+            from azureml.ai.monitoring import Collector
+
+            self._inputs = Collector(name="model_inputs", on_error=self._failed)
+            self._outputs = Collector(name="model_outputs", on_error=self._failed)
+        except Exception as exc:
+            self._inputs = self._outputs = None
+            self._failed(exc, "data collection is off")
+        return self
+
+    def __call__(self, request_id: str, frame: Any, predictions: Sequence[dict[str, Any]]) -> None:
+        if self._inputs is None:
+            return
+        try:
+            inputs, outputs = collected_frames(
+                request_id, self.version, frame, predictions, time.time()
+            )
+            context = self._inputs.collect(inputs)
+            self._outputs.collect(outputs, context)
+        except Exception as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: Exception, what: str = "data collection failed") -> None:
+        if not self._said:  # once: a collector that fails on every request must not flood the log
+            self._said = True
+            _log.warning("%s (%s: %s); scoring goes on without it", what, type(exc).__name__, exc)
 
 
 def init() -> None:
@@ -152,6 +282,7 @@ def init() -> None:
     )
     _state["model"] = model
     _state["schema"] = model.metadata.get_input_schema()
+    _state["collect"] = DataCollection(version).start()
     _log.info("loaded model version %s", version or "unknown")
 
 
@@ -159,7 +290,13 @@ def init() -> None:
 def run(request: Any) -> AMLResponse:
     if request.method != "POST":
         return AMLResponse({"message": "POST a JSON body to score"}, 405, json_str=True)
+    rid = request_id_of(request.headers)
     status, body = score(
-        _state["model"], _state["schema"], request.get_data(), request.headers.get("Content-Type")
+        _state["model"],
+        _state["schema"],
+        request.get_data(),
+        request.headers.get("Content-Type"),
+        rid,
+        _state["collect"],
     )
-    return AMLResponse(body, status, json_str=True)
+    return AMLResponse(body, status, json_str=True)  # azmlinfsrv adds x-request-id
