@@ -12,6 +12,9 @@ Configurations, all measured in this one run on this machine:
                    one worker, asyncio + h11 (UVICORN_LOOP/UVICORN_HTTP force what a venv
                    without uvicorn's extras would run)
 * seed-design      a FastAPI + pickle app like the seed project's (benchmarks/seed_app)
+* azure-1w         the Azure scoring script (deploy/azureml/scoring/score.py) under azmlinfsrv,
+                   Azure ML's inference server, with one worker (its default)
+* azure-per-core   the same with WORKER_COUNT at one worker per core (what deployment.yml sets)
 * floor            in-process ``predict_proba`` on 1 row and on 10,000 rows
 
 The load generator is wrk when installed (apt-get install wrk), else a Python
@@ -48,6 +51,7 @@ from iris_ml.contract import FEATURE_NAMES
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COLUMNS = list(FEATURE_NAMES)  # the contract owns the names
+SCORING_SCRIPT = REPO / "deploy" / "azureml" / "scoring" / "score.py"
 ONE_ROW = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2]]}})
 
 
@@ -74,6 +78,7 @@ class Server:
     cmd: list[str]
     env: dict[str, str]
     url: str
+    ping: str  # answers 200 once the server is up (before the model may be loaded)
     proc: subprocess.Popen | None = None
     cold_start_s: float = 0.0
 
@@ -86,7 +91,7 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        ping = self.url.replace("/invocations", "/ping")
+        ping = self.ping
         while time.monotonic() - started < 300:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: see {log}")
@@ -370,13 +375,25 @@ def main(argv: list[str] | None = None) -> int:
         ],
         env(uri, SEED_MODEL_PATH=str(work / "seed" / "model.pkl"), PYTHONPATH=str(REPO)),
     )
+    # Azure ML mounts the registered model and azmlinfsrv runs the scoring script on it.
+    for name, workers in (("azure-1w", 1), ("azure-per-core", cores)):
+        configs[name] = (
+            [
+                str(BIN / "azmlinfsrv"), "--entry_script", str(SCORING_SCRIPT),
+                "--model_dir", str(work / "model"), "--port", str(ports[name]),
+            ],
+            env(uri, AZUREML_MODEL_DIR=str(work / "model"), WORKER_COUNT=str(workers),
+                IRIS_MODEL_VERSION="1"),
+        )  # fmt: skip
     selected = [c for c in configs if not args.only or c in args.only]
 
     results: dict[str, Result] = {name: Result() for name in selected}
     for rep in range(args.reps):
         for name in selected:
             cmd, cmd_env = configs[name]
-            server = Server(name, cmd, cmd_env, f"http://127.0.0.1:{ports[name]}/invocations")
+            base = f"http://127.0.0.1:{ports[name]}"
+            path, ping = ("/score", "/") if name.startswith("azure") else ("/invocations", "/ping")
+            server = Server(name, cmd, cmd_env, base + path, base + ping)
             r = results[name]
             try:
                 server.start(work / f"{name}-{rep}.log")
@@ -442,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
 
 CONFIG_NAMES = (
     "project", "project-bare", "project-1w", "project-sklearn", "mlflow-default", "seed-design",
+    "azure-1w", "azure-per-core",
 )  # fmt: skip
 METRICS = [
     ("cold_start_s", "cold start to first answer (s)", "{:.1f}"),

@@ -77,7 +77,13 @@ class UnexpectedResponseError(ScoringError):
 
 
 class APIStatusError(ScoringError):
-    """The server answered with a non-success status."""
+    """The server answered with a non-success status.
+
+    ``request_id`` is the id the server answered with (``x-request-id``): the one in its
+    logs, its payload log or Azure's collected rows and App Insights, to quote when asking.
+    """
+
+    request_id: str | None = None
 
     def __init__(self, status_code: int, message: str, *, row_range: tuple[int, int] | None = None):
         self.status_code = status_code
@@ -152,6 +158,17 @@ def status_error(
     row_range: tuple[int, int] | None = None,
 ) -> APIStatusError:
     """The one place that maps an HTTP status to an exception class."""
+    error = _status_error(status_code, message, headers, row_range)
+    error.request_id = headers.get("x-request-id")
+    return error
+
+
+def _status_error(
+    status_code: int,
+    message: str,
+    headers: Mapping[str, str],
+    row_range: tuple[int, int] | None,
+) -> APIStatusError:
     if status_code == 424:
         model_status = headers.get("ms-azureml-model-error-statuscode")
         return ModelError(

@@ -156,6 +156,20 @@ def test_status_codes_map_to_classes(status, cls):
     assert info.value.row_range == (0, 1)
 
 
+def test_a_refusal_carries_the_request_id_the_server_answered_with():
+    headers = {"x-request-id": "order-00123"}
+    client, _ = make_client(
+        lambda r: httpx.Response(400, json={"message": "no"}, headers=headers), max_retries=0
+    )
+    with pytest.raises(BadRequestError) as info:
+        client.predict([ROW])
+    assert info.value.request_id == "order-00123"
+    bare, _ = make_client(lambda r: httpx.Response(500, text="down"), max_retries=0)
+    with pytest.raises(InternalServerError) as info:
+        bare.predict([ROW])
+    assert info.value.request_id is None
+
+
 def test_bad_request_surfaces_the_servers_own_reason_not_the_echoed_input():
     message = "Failed to predict data '   sepal_width\\n0 3.3'. \nError: Model is missing inputs ['sepal_length']."
     client, _ = make_client(lambda r: httpx.Response(400, json={"message": message}))
