@@ -26,6 +26,7 @@ from score_client._client import ScoringClient, describe_error
 from score_client._exceptions import (
     APIConnectionError,
     APIStatusError,
+    CredentialError,
     InvalidInputError,
     ScoringError,
     TableError,
@@ -279,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             chunk_size=getattr(args, "chunk_size", 10_000),
             concurrency=getattr(args, "concurrency", 2),
         )
-    except ValueError as exc:
+    except (ValueError, CredentialError) as exc:  # a bad setting, or no way to get a token
         print(f"score-client: {exc}", file=sys.stderr)
         return EXIT_USAGE
     with client:

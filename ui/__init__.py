@@ -46,14 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Gradio reads this at import: set it before importing, unless the user chose.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from score_client import ScoringClient
+    from score_client import CredentialError, ScoringClient
     from ui.app import MAX_UPLOAD_BYTES, build_app
 
     try:
         client = ScoringClient(
             settings.scoring_uri, concurrency=settings.concurrency
         )  # key: $SCORING_KEY
-    except ValueError as exc:
+    except (ValueError, CredentialError) as exc:  # a bad setting, or no way to get a token
         print(f"ui: {exc}", file=sys.stderr)
         return 2
     app = build_app(client)

@@ -149,3 +149,15 @@ def test_the_token_never_appears_in_repr_or_errors():
     assert auth.token() == "entra-token-1"
     for text in (repr(auth), repr(client), repr(client.settings)):
         assert "entra-token" not in text
+
+
+def test_the_cli_says_in_one_line_when_no_token_can_be_had(monkeypatch, capsys):
+    from score_client import cli
+
+    def no_identity():
+        raise CredentialError("no SCORING_KEY, and azure-identity is not installed")
+
+    monkeypatch.setattr("score_client._client.default_credential", no_identity)
+    assert cli.main(["--url", AZURE_URL, "health"]) != 0
+    err = capsys.readouterr().err
+    assert err.startswith("score-client: no SCORING_KEY") and "Traceback" not in err
