@@ -318,20 +318,19 @@ def test_the_monitor_dry_run_uses_no_credentials(capsys):
 WORKSPACE_FLAGS = ["--subscription-id", "sub", "--resource-group", "rg", "--workspace", "ws"]
 
 
-def test_autoscale_applies_the_cpu_rules_to_the_live_colour():
-    from deploy.autoscale import CPU_METRIC, load_rules
+def autoscale(client: FakeMLClient) -> int:
+    """`python -m deploy autoscale` against the fakes (the monitor client shares the state)."""
     from tests.unit.fake_mlclient import FakeMonitorClient
 
+    argv = [*WORKSPACE_FLAGS, "--endpoint", "iris-test-ep", "autoscale"]
+    return main(argv, ml_client=client, monitor_client=FakeMonitorClient(client.ws))
+
+
+def test_autoscale_applies_the_cpu_rules_to_the_live_colour():
+    from deploy.autoscale import CPU_METRIC, load_rules
+
     client = live_on_blue()
-    monitor = FakeMonitorClient(client.ws)
-    assert (
-        main(
-            [*WORKSPACE_FLAGS, "--endpoint", "iris-test-ep", "autoscale"],
-            ml_client=client,
-            monitor_client=monitor,
-        )
-        == 0
-    )
+    assert autoscale(client) == 0
     group, setting = client.ws.autoscale["autoscale-iris-test-ep-blue"]
     assert group == SETTINGS.resource_group
     rules = load_rules()
@@ -349,18 +348,8 @@ def test_autoscale_applies_the_cpu_rules_to_the_live_colour():
 
 
 def test_autoscale_needs_a_live_colour():
-    from tests.unit.fake_mlclient import FakeMonitorClient
-
     client = FakeMLClient()
-    monitor = FakeMonitorClient(client.ws)
-    assert (
-        main(
-            [*WORKSPACE_FLAGS, "--endpoint", "iris-test-ep", "autoscale"],
-            ml_client=client,
-            monitor_client=monitor,
-        )
-        != 0
-    )
+    assert autoscale(client) != 0
     assert client.ws.autoscale == {}
 
 
