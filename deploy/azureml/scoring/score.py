@@ -209,7 +209,7 @@ def collected_frames(
 
     from iris_ml.contract import (
         FEATURE_NAMES,
-        PAYLOAD_COLUMNS,
+        MODEL_VERSION_KEY,
         PROBABILITIES_KEY,
         PROBABILITY_COLUMNS,
         SPECIES,
@@ -218,8 +218,11 @@ def collected_frames(
 
     stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
     rows = len(predictions)
-    head = {"time": [stamp] * rows, "request_id": [request_id] * rows}
-    head[PAYLOAD_COLUMNS[2]] = [version] * rows  # model_version
+    head = {
+        "time": [stamp] * rows,
+        "request_id": [request_id] * rows,
+        MODEL_VERSION_KEY: [version] * rows,
+    }
     inputs = pd.DataFrame(head).join(
         frame[list(FEATURE_NAMES)].astype("float64").reset_index(drop=True)
     )
