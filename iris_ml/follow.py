@@ -78,6 +78,7 @@ class CheckFailed(Exception):
 class Loaded:
     version: str
     app: Any  # MLflow's FastAPI scoring app for this version
+    model: Any = None  # what that app serves (the wrapped model)
 
 
 Wrap = Callable[[Any, str], Any]  # (loaded pyfunc model, version) -> what MLflow's app serves
@@ -99,12 +100,13 @@ def load_version(
 
     path = local_path or download_model(model_name, version, source)
     model = mlflow.pyfunc.load_model(path, model_config={MODEL_VERSION_KEY: version})
-    app = scoring_server.init(wrap(model, version) if wrap else model)
+    served = wrap(model, version) if wrap else model
+    app = scoring_server.init(served)
     if check:
         # Its own thread and loop: uvicorn calls the factory inside its running loop.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, check_app(app, version)).result()
-    return Loaded(version, app)
+    return Loaded(version, app, served)
 
 
 async def check_app(app: Any, version: str) -> None:
@@ -197,6 +199,11 @@ class ChampionFollower:
                 await self._health(send)
                 return
         await self.current.app(scope, receive, send)
+
+    def serving(self) -> Loaded:
+        """The version to answer this request with (swapped first if one was activated)."""
+        self._swap_if_activated()
+        return self.current
 
     def _swap_if_activated(self) -> None:
         try:

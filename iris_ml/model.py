@@ -227,6 +227,8 @@ class IrisClassifier(mlflow.pyfunc.PythonModel):
             if fast is not None and _agrees(fast, self._estimator)
             else self._estimator.predict_proba
         )
+        classes = list(self._estimator.classes_)
+        self._species_order = [classes.index(s) for s in SPECIES]
         config = context.model_config or {}
         # Everything loaded so far (MLflow, pandas, the estimator) lives as long as the
         # server: move it out of the collector's reach, or each full collection walks it
@@ -235,9 +237,18 @@ class IrisClassifier(mlflow.pyfunc.PythonModel):
         version = config.get(MODEL_VERSION_KEY)
         self._model_version = str(version) if version not in (None, "") else None
 
+    @property
+    def model_version(self) -> str | None:
+        """The version echoed in every answer (None: no ``model_version`` key)."""
+        return self._model_version
+
+    def probabilities(self, matrix: np.ndarray) -> np.ndarray:
+        """Class probabilities in SPECIES order for a checked matrix (``feature_matrix``'s).
+
+        ``predict`` scores through it; so does the serving layer for a plain request.
+        """
+        return self._predict_proba(matrix)[:, self._species_order]
+
     def predict(self, context, model_input, params=None):
-        matrix = feature_matrix(model_input)
-        probabilities = self._predict_proba(matrix)
-        return predictions_from_probabilities(
-            probabilities, self._estimator.classes_, self._model_version
-        )
+        probabilities = self.probabilities(feature_matrix(model_input))
+        return predictions_from_probabilities(probabilities, SPECIES, self._model_version)

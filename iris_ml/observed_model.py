@@ -5,13 +5,15 @@ thread that inherits the request's context (``asyncio.to_thread``). ``ObservedMo
 passes the call through unchanged and, when it runs inside a request of the serving
 layer, counts the batch in the metrics, hands it to the payload log, and tells the layer
 how many rows it scored. Calls outside a request (a follower's check of a new version)
-are not counted.
+are not counted. ``score_plain`` does the same for a plain request the serving layer
+answers itself (``fast_path.py``), scoring through the same classifier.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,7 @@ import numpy as np
 
 from iris_ml.contract import FEATURE_NAMES
 from iris_ml.payload_log import Batch, PayloadLog
+from iris_ml.scored import Scored
 from iris_ml.serving_metrics import ServingMetrics
 
 
@@ -29,6 +32,7 @@ class RequestContext:
 
     request_id: str
     rows: int | None = None
+    answered_by: str = "mlflow"  # or "fast_path" (the layer scored it) or "layer" (it refused)
 
 
 _log = logging.getLogger("iris_ml.serving")
@@ -50,9 +54,15 @@ class ObservedModel:
         self._metrics = metrics
         self._payloads = payloads
         self._said = False
+        self._classifier = _classifier(model)
 
     def __getattr__(self, name: str) -> Any:  # metadata, loader_module, ... as the model has them
         return getattr(self._model, name)
+
+    @property
+    def scores_plain(self) -> bool:
+        """Whether ``score_plain`` can answer (our classifier, not another flavour)."""
+        return self._classifier is not None
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         request = current_request.get()
@@ -66,23 +76,52 @@ class ObservedModel:
             raise
         if request is not None:
             request.rows = len(answers)
-            try:
-                self._observe(request, data, answers)
-            except Exception as exc:  # watching must never fail an answer the model gave
-                if not self._said:
-                    self._said = True
-                    _log.warning("could not record a scored batch: %r", exc)
+            self._observe_safely(request, lambda: _scored_values(data), answers)
         return answers
 
-    def _observe(self, request: RequestContext, data: Any, answers: list[dict]) -> None:
+    def score_plain(self, matrix: np.ndarray) -> bytes:
+        """The JSON answer MLflow's app gives for a plain request's checked matrix (fast_path.py)."""
+        classifier = self._classifier
+        assert classifier is not None, "score_plain needs scores_plain"
+        scored = Scored.of(classifier.probabilities(matrix))
+        request = current_request.get()
+        if request is not None:
+            request.rows = len(scored)
+            self._observe_safely(request, lambda: matrix, scored)
+        return scored.predictions_json(classifier.model_version)
+
+    def _observe_safely(
+        self, request: RequestContext, values: Callable[[], np.ndarray], answers: Any
+    ) -> None:
+        try:
+            self._observe(request, values, answers)
+        except Exception as exc:  # watching must never fail an answer the model gave
+            if not self._said:
+                self._said = True
+                _log.warning("could not record a scored batch: %r", exc)
+
+    def _observe(
+        self, request: RequestContext, values: Callable[[], np.ndarray], answers: Any
+    ) -> None:
         payloads = self._payloads if self._payloads and self._payloads.sampled() else None
         if self._metrics is None and payloads is None:
             return
-        matrix = _scored_values(data)
+        matrix = values()
+        scored = answers if isinstance(answers, Scored) else Scored.from_answers(answers)
         if self._metrics is not None:
-            self._metrics.scored(matrix, answers)
+            self._metrics.scored(matrix, scored.species)
         if payloads is not None:
-            payloads.submit(Batch(time.time(), request.request_id, self.version, matrix, answers))
+            payloads.submit(Batch(time.time(), request.request_id, self.version, matrix, scored))
+
+
+def _classifier(model: Any) -> Any:
+    """Our IrisClassifier inside a loaded pyfunc, when it can score a checked matrix."""
+    try:
+        found = model.unwrap_python_model()
+    except Exception:  # another flavour (plain sklearn), or not a pyfunc at all
+        return None
+    needs = ("probabilities", "model_version")  # a version logged before them lacks both
+    return found if all(hasattr(found, name) for name in needs) else None
 
 
 def _scored_values(data: Any) -> np.ndarray:

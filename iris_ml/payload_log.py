@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import os
 import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,14 +29,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from iris_ml.contract import (
-    FEATURE_NAMES,
-    PAYLOAD_COLUMNS,
-    PROBABILITIES_KEY,
-    PROBABILITY_COLUMNS,
-    SPECIES,
-    SPECIES_KEY,
-)
+from iris_ml.contract import FEATURE_NAMES, PAYLOAD_COLUMNS, PROBABILITY_COLUMNS, SPECIES_KEY
+from iris_ml.scored import Scored, fill, json_text, literal, number_texts
 
 _log = logging.getLogger("iris_ml.payloads")
 FILE_PATTERN = "payloads-*.jsonl"
@@ -59,8 +52,8 @@ class Batch:
     at: float
     request_id: str
     model_version: str | None
-    matrix: np.ndarray
-    predictions: Sequence[dict]
+    matrix: np.ndarray  # the features as scored
+    scored: Scored  # what the model answered
 
 
 class PayloadLog:
@@ -133,7 +126,7 @@ class PayloadLog:
         if not rows:
             return
         try:
-            data = "".join(line for batch in batches for line in lines(batch)).encode()
+            data = b"".join(lines(batch) for batch in batches)
             done = self._file_for(len(data)).write(data) or 0
             self._written += done
             if done < len(data):  # a full disk can take part of a write without an error
@@ -199,26 +192,19 @@ class PayloadLog:
             _log.warning("%s (counted in iris_payload_rows_dropped from now on)", message)
 
 
-def lines(batch: Batch) -> list[str]:
-    """One JSON line per row, in COLUMNS order.
-
-    Formatted from a template rather than ``json.dumps`` per row (~5x faster, and this
-    runs beside the requests under one GIL): the strings are JSON-encoded once per batch,
-    and the numbers are finite floats (the model refuses anything else), whose ``repr``
-    is valid JSON.
-    """
+def lines(batch: Batch) -> bytes:
+    """One JSON line per row, in COLUMNS order (``scored.py`` formats them at C speed)."""
     stamp = datetime.fromtimestamp(batch.at, UTC).isoformat(timespec="milliseconds")
-    head = json.dumps(
+    head = json_text(
         {"time": stamp, "request_id": batch.request_id, "model_version": batch.model_version}
     )[:-1]
-    names = {s: json.dumps(s) for s in SPECIES}
-    fields = [f'"{n}": %r' for n in FEATURE_NAMES]
-    fields += [f'"{SPECIES_KEY}": %s', *(f'"{c}": %r' for c in PROBABILITY_COLUMNS)]
-    template = head + ", " + ", ".join(fields) + "}\n"
-    out = []
-    for values, answer in zip(batch.matrix.tolist(), batch.predictions, strict=True):
-        p = answer[PROBABILITIES_KEY]
-        species = names.get(answer[SPECIES_KEY]) or json.dumps(answer[SPECIES_KEY])
-        a, b, c = (p[s] for s in SPECIES)
-        out.append(template % (*values, species, a, b, c))
-    return out
+    fields = [f'"{n}": %b' for n in (*FEATURE_NAMES, SPECIES_KEY, *PROBABILITY_COLUMNS)]
+    template = literal(head) + b", " + ", ".join(fields).encode() + b"}"
+    cells = np.column_stack(
+        [
+            number_texts(batch.matrix),
+            batch.scored.species_texts(),
+            number_texts(batch.scored.probabilities),
+        ]
+    )
+    return fill(template, cells, b"\n") + b"\n"

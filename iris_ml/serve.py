@@ -65,6 +65,7 @@ class ServeSettings:
     payload_dir: str | None = None  # write what is scored here (payload_log.py)
     payload_sample_rate: float = 1.0
     payload_max_mb: int = 256  # per worker; the oldest files go first (payload_log.py's cap)
+    fast_path: bool = True  # the layer answers plain requests itself (fast_path.py)
 
     @property
     def worker_count(self) -> int:
@@ -187,7 +188,11 @@ def layer_command(
             max_total_bytes=total,
         )
     layer = LayerSettings(
-        model_path=local, version=version, log_requests=settings.log_requests, payloads=payloads
+        model_path=local,
+        version=version,
+        log_requests=settings.log_requests,
+        payloads=payloads,
+        fast_path=settings.fast_path,
     )
     env = {**extra, SERVING_ENV: layer.to_env(), MULTIPROC_ENV: str(state / "metrics")}
     if settings.follow:
@@ -274,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="payload files each worker keeps, in MB; the oldest go first",
     )
     p.add_argument(
+        "--mlflow-handler-only",
+        action="store_true",
+        help="answer every request through MLflow's handler: the slower reference route",
+    )
+    p.add_argument(
         "--plain",
         action="store_true",
         help="serve MLflow's app without the project's layer (no metrics, ids or logs)",
@@ -290,9 +300,12 @@ def _refusal(args: argparse.Namespace) -> str | None:
     if args.follow and (args.version or args.model_path):
         return "--follow watches an alias: it cannot be combined with --version or --model-path"
     bare = "--via-mlflow-cli" if args.via_mlflow_cli else "--plain" if args.plain else None
-    layered = args.follow or args.log_requests or args.log_payloads
+    layered = args.follow or args.log_requests or args.log_payloads or args.mlflow_handler_only
     if bare and layered:
-        return f"{bare} serves MLflow's app alone: drop --follow, --log-requests and --log-payloads"
+        return (
+            f"{bare} serves MLflow's app alone: drop --follow, --log-requests, --log-payloads"
+            " and --mlflow-handler-only"
+        )
     if not 0 <= args.payload_sample_rate <= 1:
         return "--payload-sample-rate is a share of requests, from 0 to 1"
     if args.payload_max_mb < 1:
@@ -339,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         payload_dir=args.log_payloads,
         payload_sample_rate=args.payload_sample_rate,
         payload_max_mb=args.payload_max_mb,
+        fast_path=not args.mlflow_handler_only,
     )
     if refusal := _refusal(args):
         print(f"error: {refusal}", file=sys.stderr)

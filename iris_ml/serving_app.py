@@ -34,6 +34,7 @@ class LayerSettings:
     version: str | None = None
     log_requests: bool = False
     payloads: PayloadLogSettings | None = None
+    fast_path: bool = True  # answer plain requests in the layer (fast_path.py)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -77,10 +78,21 @@ def create_app() -> ServingLayer:
     if os.environ.get(FOLLOW_ENV):
         follower = create_follower(wrap)
         return ServingLayer(
-            follower, lambda: follower.current.version, metrics, settings.log_requests
+            follower,
+            lambda: follower.current.version,
+            metrics,
+            settings.log_requests,
+            model_of=lambda: follower.serving().model if settings.fast_path else None,
         )
     from mlflow.pyfunc import scoring_server
 
     model = scoring_server.load_model_with_mlflow_config(str(settings.model_path))
-    app = scoring_server.init(wrap(model, settings.version))
-    return ServingLayer(app, lambda: settings.version, metrics, settings.log_requests)
+    observed = wrap(model, settings.version)
+    app = scoring_server.init(observed)
+    return ServingLayer(
+        app,
+        lambda: settings.version,
+        metrics,
+        settings.log_requests,
+        model_of=lambda: observed if settings.fast_path else None,
+    )

@@ -13,11 +13,14 @@ it. The layer adds:
   with ``error_code``, ``message`` and ``request_id`` (and MLflow's other fields);
 * a JSON boolean in a feature is refused (400, naming the cell): MLflow's parser turns
   ``true`` into 1.0 before the model sees it, which would score a value nobody sent;
-* opt-in JSON log lines, one per request (never the body or a header's value).
+* opt-in JSON log lines, one per request (never the body or a header's value);
+* a plain request (``fast_path.py``) answered without MLflow's handler: the same answer,
+  without its DataFrame round trip and pure-Python JSON encoder.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
@@ -44,6 +47,7 @@ from iris_ml.contract import (
     is_safe_request_id,
     value_problem,
 )
+from iris_ml.fast_path import is_plain_json, plain_matrix
 from iris_ml.observed_model import RequestContext, current_request
 from iris_ml.serving_metrics import ServingMetrics, route_label
 
@@ -62,9 +66,11 @@ _CSV_PARSE_FAILED = "Failed to parse input as a Pandas DataFrame"
 TEXT_TYPES = ("application/json", "text/csv")  # MLflow reads these as UTF-8 text
 INVALID_INPUT = "INVALID_PARAMETER_VALUE"  # MLflow's code when our model refuses a value
 _access_log = logging.getLogger("iris_ml.access")
+INLINE_BODY_BYTES = 64 * 1024  # ~1,500 rows: scored on the event loop, bigger ones in a thread
 # A request's log line: what happened to it, never its body or a header's value.
 ACCESS_LOG_FIELDS = (
     "time", "request_id", "method", "path", "status", "latency_ms", "rows", "model_version",
+    "answered_by",
 )  # fmt: skip
 
 
@@ -217,9 +223,11 @@ class ServingLayer:
         version_of: Callable[[], str | None],
         metrics: ServingMetrics,
         log_requests: bool = False,
+        model_of: Callable[[], Any] = lambda: None,
     ) -> None:
         self.app = app
         self.version_of = version_of
+        self.model_of = model_of  # the ObservedModel being served, for plain requests
         self.metrics = metrics
         self.log_requests = log_requests
         self._log = logging.getLogger("iris_ml.serving")
@@ -255,6 +263,7 @@ class ServingLayer:
     ) -> int:
         method, path = scope["method"], scope["path"]
         if path == "/metrics" and method in ("GET", "HEAD"):
+            context.answered_by = "layer"
             body, content_type = self.metrics.render()
             return await _send(send, 200, body, content_type, context.request_id)
         if path != "/invocations" or method != "POST":
@@ -263,14 +272,41 @@ class ServingLayer:
         if body is None:
             return 499  # the client went away before sending its request (nginx's code)
         if refused := refusal(headers, body):
+            context.answered_by = "layer"
             if refused.problems:
                 self.metrics.refused(_rows_per_problem(refused.problems))
             return await _send_error(
                 send, refused.status, refused.message, context.request_id, refused.error_code
             )
+        plain = await self._answer_plain(headers, body)
+        if plain is not None:
+            context.answered_by = "fast_path"
+            return await _send(send, 200, plain, "application/json", context.request_id)
         is_csv = headers.get(b"content-type", b"").lower().startswith(b"text/csv")
         csv_text = body.decode("utf-8") if is_csv else None
         return await self._forward(scope, _replay(body, receive), send, context, csv_text)
+
+    async def _answer_plain(self, headers: dict[bytes, bytes], body: bytes) -> bytes | None:
+        """The answer to a plain request, or None for MLflow's handler to answer."""
+        model = self.model_of()
+        if not getattr(model, "scores_plain", False):
+            return None
+        if not is_plain_json(headers.get(b"content-type", b"")):
+            return None
+        if len(body) < INLINE_BODY_BYTES:  # a thread hop costs more than a small request
+            return self._score_plain(model, body)
+        # Big ones in a thread, as MLflow's handler does: the loop keeps reading other requests.
+        return await asyncio.to_thread(self._score_plain, model, body)
+
+    def _score_plain(self, model: Any, body: bytes) -> bytes | None:
+        matrix = plain_matrix(body)
+        if matrix is None:
+            return None
+        try:
+            return model.score_plain(matrix)
+        except Exception:  # MLflow's handler answers it instead, as it would have anyway
+            self._log.exception("the plain path failed; MLflow's handler answers")
+            return None
 
     async def _forward(
         self,
@@ -333,6 +369,7 @@ class ServingLayer:
             "latency_ms": round(elapsed * 1000, 3),
             "rows": context.rows,
             "model_version": version,
+            "answered_by": context.answered_by,
         }
         _access_log.info(json.dumps(record))
 

@@ -113,12 +113,18 @@ def mlflow_run(
 
 
 def serve(
-    tracking_uri: str, log_dir: Path, *extra: str, model_version: str | None = None
+    tracking_uri: str,
+    log_dir: Path,
+    *extra: str,
+    model_version: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[Proc, str]:
     """The project's serve launcher on a free port; returns the process and its base URL."""
     port = free_port()
     cmd = [sys.executable, "-m", "iris_ml.serve", "--port", str(port), *extra]
-    proc = Proc(cmd, base_env(tracking_uri), log_dir / f"serve-{port}.log", cwd=log_dir)
+    proc = Proc(
+        cmd, base_env(tracking_uri, **(env or {})), log_dir / f"serve-{port}.log", cwd=log_dir
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         proc.wait_http(base + "/ping", timeout=180)

@@ -10,6 +10,7 @@ import pytest
 
 from iris_ml.contract import FEATURE_NAMES, SPECIES
 from iris_ml.payload_log import COLUMNS, Batch, PayloadLog, PayloadLogSettings
+from iris_ml.scored import Scored
 
 
 def payload_settings(folder: str, **given) -> PayloadLogSettings:
@@ -18,13 +19,8 @@ def payload_settings(folder: str, **given) -> PayloadLogSettings:
 
 def batch(rows: int, rid: str = "r1") -> Batch:
     matrix = np.tile([5.1, 3.5, 1.4, 0.2], (rows, 1))
-    answers = [
-        {
-            "species": "setosa",
-            "probabilities": {"setosa": 0.9, "versicolor": 0.08, "virginica": 0.02},
-        }
-    ] * rows
-    return Batch(1_700_000_000.0, rid, "7", matrix, answers)
+    scored = Scored(["setosa"] * rows, np.tile([0.9, 0.08, 0.02], (rows, 1)))
+    return Batch(1_700_000_000.0, rid, "7", matrix, scored)
 
 
 def read_rows(folder) -> list[dict]:

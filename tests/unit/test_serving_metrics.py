@@ -50,7 +50,7 @@ def test_labels_stay_bounded_whatever_is_sent():
         metrics.request(f"/attack/{i}", 404, 0.001)
         metrics.request("/invocations", 999, 0.001)
     metrics.refused({("no_such_column", "weird kind"): 3, (None, "too_many_rows"): 60_000})
-    metrics.scored(np.array([[5.1, 3.5, 1.4, 0.2]]), [{"species": "unheard-of species"}])
+    metrics.scored(np.array([[5.1, 3.5, 1.4, 0.2]]), ["unheard-of species"])
     text = metrics.render()[0].decode()
     assert 'route="other",status_class="4xx"} 50.0' in text
     assert 'route="/invocations",status_class="other"} 50.0' in text
@@ -60,13 +60,9 @@ def test_labels_stay_bounded_whatever_is_sent():
     assert route_label("/invocations") == "/invocations"
 
 
-def answers(*species: str) -> list[dict]:
-    return [{"species": s, "probabilities": {}} for s in species]
-
-
 def test_scored_batches_are_counted_in_bulk_at_the_next_flush_as_one_by_one():
     rng = np.random.default_rng(7)
-    batches = [(rng.uniform(0.1, 9.9, (n, 4)), answers(*["setosa", "virginica"] * n)[:n]) for n in (1, 3, 40, 1)]  # fmt: skip
+    batches = [(rng.uniform(0.1, 9.9, (n, 4)), (["setosa", "virginica"] * n)[:n]) for n in (1, 3, 40, 1)]  # fmt: skip
     bulk, single = ServingMetrics(), ServingMetrics()
     for matrix, scored in batches:
         bulk.scored(matrix, scored)
@@ -90,7 +86,7 @@ def test_scored_batches_are_counted_in_bulk_at_the_next_flush_as_one_by_one():
 def test_a_flush_thread_brings_held_counts_to_the_registry():
     metrics = ServingMetrics()
     metrics.flush_every(0.01)
-    metrics.scored(np.array([[5.1, 3.5, 1.4, 0.2]]), answers("setosa"))
+    metrics.scored(np.array([[5.1, 3.5, 1.4, 0.2]]), ["setosa"])
     deadline = time.monotonic() + 10
     while "iris_rows_scored_total 1.0" not in generate_latest(metrics.registry).decode():
         assert time.monotonic() < deadline, "the flush thread never ran"
