@@ -5,6 +5,8 @@ Configurations, all measured in this one run on this machine:
 * project          the registered champion served as ``make serve`` does: ``python -m
                    iris_ml.serve`` behind the serving layer, metrics and payload log at rate 1.0
 * project-bare     the same server without the layer (``--plain``: MLflow's app module)
+* project-handler  the project with ``--mlflow-handler-only``: every request through MLflow's
+                   handler (what the layer's plain path replaces, measured beside it)
 * project-1w       the same with one worker (the multi-worker penalty check)
 * project-sklearn  the plain sklearn-flavour model under the project's serve configuration
                    (what the wrapper's validation and probabilities cost)
@@ -205,6 +207,21 @@ def python_load(url: str, connections: int, duration: int) -> dict[str, float]:
     return asyncio.run(run())
 
 
+def mlflow_import_cost() -> tuple[float, float]:
+    """Seconds and peak RSS (MB) of a fresh interpreter importing MLflow's scoring server alone.
+
+    Every worker of every configuration but seed-design pays it before loading a model.
+    """
+    code = (
+        "import resource, time; t = time.perf_counter(); import mlflow.pyfunc.scoring_server; "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    ).stdout.split()
+    return float(out[0]), float(out[1]) / 1024
+
+
 def big_request_rows_per_s(url: str, rows: np.ndarray, reps: int = 5) -> float:
     body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": rows.tolist()}})
     times = []
@@ -320,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         estimator.predict_proba(rows_10k)
         floor.add("floor_10k_rows_per_s", 10_000 / (time.perf_counter() - t))
+        seconds, rss = mlflow_import_cost()
+        floor.add("mlflow_import_s", seconds)
+        floor.add("mlflow_import_rss_mb", rss)
 
     def serve_cmd(port: int, workers: int, model: str | None = None, *extra: str) -> list[str]:
         cmd = [
@@ -343,6 +363,10 @@ def main(argv: list[str] | None = None) -> int:
     configs["project"] = (serve_cmd(ports["project"], 0, None, *payloads), env(uri))
     # The same server without the layer: MLflow's app module as `mlflow models serve` runs it.
     configs["project-bare"] = (serve_cmd(ports["project-bare"], 0, None, "--plain"), env(uri))
+    configs["project-handler"] = (
+        serve_cmd(ports["project-handler"], 0, None, *payloads, "--mlflow-handler-only"),
+        env(uri),
+    )
     configs["project-1w"] = (serve_cmd(ports["project-1w"], 1), env(uri))
     configs["project-sklearn"] = (
         serve_cmd(ports["project-sklearn"], 0, str(estimator_dir)),
@@ -458,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 CONFIG_NAMES = (
-    "project", "project-bare", "project-1w", "project-sklearn", "mlflow-default", "seed-design",
+    "project", "project-bare", "project-handler", "project-1w", "project-sklearn", "mlflow-default", "seed-design",
     "azure-1w", "azure-per-core",
 )  # fmt: skip
 METRICS = [
@@ -497,6 +521,8 @@ def render(
         "",
         f"Floor (in-process predict_proba): 1 row {floor.median('floor_1row_ms'):.3f} ms; "
         f"10,000 rows {floor.median('floor_10k_rows_per_s'):,.0f} rows/s. "
+        f"`import mlflow.pyfunc.scoring_server` alone: {floor.median('mlflow_import_s'):.1f} s, "
+        f"{floor.median('mlflow_import_rss_mb'):.0f} MB peak RSS (per worker). "
         f"`mlflow run . --env-manager local`: {train_s:.1f} s.",
         "",
         "Targets (ratios from this run):",
@@ -562,6 +588,39 @@ TARGETS = [
         ("mlflow-default", "cold_start_s"),
         1.0,
         "<=",
+    ),
+]
+
+
+# Issue 18: big batches at C speed, and ahead of the seed's bare FastAPI design.
+TARGETS += [
+    (
+        "one 10,000-row request, project / mlflow-default",
+        ("project", "rows_per_s_10k_request"),
+        ("mlflow-default", "rows_per_s_10k_request"),
+        0.8,
+        ">=",
+    ),
+    (
+        "one 10,000-row request, project / seed-design",
+        ("project", "rows_per_s_10k_request"),
+        ("seed-design", "rows_per_s_10k_request"),
+        5.0,
+        ">=",
+    ),
+    (
+        "one-row p50, project / seed-design",
+        ("project", "seq_p50_ms"),
+        ("seed-design", "seq_p50_ms"),
+        1.2,
+        "<=",
+    ),
+    (
+        "throughput at 32 connections, project / seed-design",
+        ("project", "rps_c32"),
+        ("seed-design", "rps_c32"),
+        1.5,
+        ">=",
     ),
 ]
 
