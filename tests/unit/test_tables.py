@@ -21,6 +21,7 @@ from score_client._tables import (
     score_csv,
     score_records,
     to_csv_text,
+    unquoted_csv,
 )
 from score_client.cli import main
 from tests.unit.test_score_client import echo_handler, make_client
@@ -446,3 +447,22 @@ def test_a_refused_feature_keeps_its_text_in_json_output(monkeypatch, tmp_path, 
     refused, scored = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     assert refused["sepal_length"] == typed and refused["species"] == ""
     assert scored["sepal_length"] == 5.1 and scored["species"] == "setosa"
+
+
+CELL = st.text(alphabet=st.sampled_from('ab1.,"\r\n -=\u00e9'), max_size=4)
+
+
+@given(st.lists(st.lists(CELL, min_size=1, max_size=5), max_size=6))
+def test_rows_joined_in_c_are_what_the_csv_writer_writes_or_left_to_it(rows):
+    written = io.StringIO()
+    csv.writer(written, lineterminator="\n").writerows(rows)
+    text = unquoted_csv(rows)
+    assert text is None or text == written.getvalue()
+
+
+def test_plain_rows_are_joined_and_rows_needing_quotes_or_numbers_are_not():
+    assert unquoted_csv([["5.1", "x", ""], ["a", "b", "c"]]) == "5.1,x,\na,b,c\n"
+    assert unquoted_csv([["a,b", "c"]]) is None
+    assert unquoted_csv([["a", 'say "hi"']]) is None
+    assert unquoted_csv([["a", "two\nlines"]]) is None
+    assert unquoted_csv([["a", 5.1]]) is None
