@@ -48,11 +48,6 @@ class Scored:
     def __len__(self) -> int:
         return len(self.species)
 
-    def species_texts(self) -> np.ndarray:
-        """Each row's species as JSON text (bytes), encoded once per distinct name."""
-        encoded = {name: json_text(name) for name in set(self.species)}
-        return np.array([encoded[name] for name in self.species], dtype=object)
-
     def predictions_json(self, model_version: str | None) -> bytes:
         """``{"predictions": [...]}`` as the model's ``predict`` answers it, through MLflow's app.
 
@@ -63,8 +58,14 @@ class Scored:
         template = row.encode()
         if model_version is not None:
             template += f', "{MODEL_VERSION_KEY}": '.encode() + literal(json_text(model_version))
-        cells = np.column_stack([self.species_texts(), number_texts(self.probabilities)])
+        cells = np.column_stack([species_texts(self.species), number_texts(self.probabilities)])
         return b'{"predictions": [' + fill(template + b"}", cells, b", ") + b"]}"
+
+
+def species_texts(species: Sequence[str]) -> np.ndarray:
+    """Each row's species as JSON text (bytes), encoded once per distinct name."""
+    encoded = {name: json_text(name) for name in set(species)}
+    return np.array([encoded[name] for name in species], dtype=object)
 
 
 def json_text(value: object) -> bytes:
@@ -80,8 +81,8 @@ def number_texts(matrix: np.ndarray) -> np.ndarray:
     """Each finite float of a matrix as JSON text (bytes, an object array of its shape).
 
     One orjson call over the array: shortest round-trip text, so each parses back to the
-    same float (``1e-07`` may read ``1e-7``). NaN and infinity have no JSON text; callers
-    hold finite values only (the model refuses anything else).
+    same float (``1e-07`` may read ``1e-7``, ``2.5e-05`` ``0.000025``). NaN and infinity
+    have no JSON text; callers hold finite values only (the model refuses anything else).
     """
     matrix = np.ascontiguousarray(matrix, dtype=np.float64)
     if not matrix.size:

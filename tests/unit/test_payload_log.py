@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from iris_ml.contract import FEATURE_NAMES, SPECIES
-from iris_ml.payload_log import COLUMNS, Batch, PayloadLog, PayloadLogSettings
+from iris_ml.payload_log import COLUMNS, Batch, PayloadLog, PayloadLogSettings, lines
 from iris_ml.scored import Scored
 
 
@@ -110,3 +110,17 @@ def test_sampling_keeps_about_the_asked_share():
     assert not any(
         PayloadLog(payload_settings("/unused", sample_rate=0)).sampled() for _ in range(100)
     )
+
+
+def test_batches_formatted_together_keep_each_rows_own_request_and_values():
+    first = Batch(1_700_000_000.0, "a%s", "7", np.array([[5.1, 3.5, 1.4, 0.2]]),
+                  Scored(["setosa"], np.array([[0.9, 0.08, 0.02]])))  # fmt: skip
+    second = Batch(1_700_000_001.5, "b", None, np.array([[6.3, 3.3, 6.0, 2.5], [1e-05, 3, 4, 5]]),
+                   Scored(["virginica", "versicolor"], np.array([[0.0, 0.1, 0.9], [0.2, 0.7, 0.1]])))  # fmt: skip
+    rows = [json.loads(line) for line in lines([first, second]).decode().splitlines()]
+    assert [(r["request_id"], r["model_version"], r["species"]) for r in rows] == [
+        ("a%s", "7", "setosa"), ("b", None, "virginica"), ("b", None, "versicolor"),
+    ]  # fmt: skip
+    assert [r["sepal_length"] for r in rows] == [5.1, 6.3, 1e-05]
+    assert [r["probability_virginica"] for r in rows] == [0.02, 0.9, 0.1]
+    assert rows[1]["time"] == "2023-11-14T22:13:21.500+00:00"
