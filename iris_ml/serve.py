@@ -18,7 +18,9 @@ and serves MLflow's own scoring app behind the project's serving layer
 (``iris_ml/serving_layer.py``): ``GET /metrics``, ``X-Request-ID``, error answers
 without stack traces, and opt-in request and payload logs.
 
-``--plain`` serves MLflow's app module without the layer (what ``mlflow models
+The layer answers plain JSON requests itself, with MLflow's answer at C speed
+(``iris_ml/fast_path.py``); ``--mlflow-handler-only`` sends every request through
+MLflow's handler instead. ``--plain`` serves MLflow's app module without the layer (what ``mlflow models
 serve`` answers, less the CLI parent); ``--via-mlflow-cli`` runs ``mlflow models
 serve`` itself.
 """
