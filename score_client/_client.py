@@ -320,7 +320,7 @@ class ScoringClient:
                     response.headers,
                     row_range=span,
                 )
-            if not _retry.should_retry(status, attempt, self.settings.max_retries):
+            if not _retry.should_retry(status, attempt, self.settings.max_retries, retry_after):
                 raise failure
             delay = _retry.retry_delay(attempt, retry_after)
             if time.monotonic() + delay > deadline:

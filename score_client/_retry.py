@@ -13,9 +13,15 @@ MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0  # a server asking for longer than this is not worth waiting for
 
 
-def should_retry(status_code: int | None, attempt: int, max_retries: int) -> bool:
-    """``status_code`` None means a connection error or timeout. ``attempt`` counts from 0."""
-    if attempt >= max_retries:
+def should_retry(
+    status_code: int | None, attempt: int, max_retries: int, retry_after: float | None = None
+) -> bool:
+    """``status_code`` None means a connection error or timeout. ``attempt`` counts from 0.
+
+    A server asking for more than MAX_RETRY_AFTER seconds is down for maintenance or
+    rate-limiting hard: the caller gets its error now instead of a long silent wait.
+    """
+    if attempt >= max_retries or (retry_after is not None and retry_after > MAX_RETRY_AFTER):
         return False
     return status_code is None or status_code in RETRY_STATUSES
 
@@ -34,7 +40,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         seconds = parsed.timestamp() - (time.time() if now is None else now)
     if seconds != seconds or seconds < 0:  # NaN or in the past
         return 0.0
-    return min(seconds, MAX_RETRY_AFTER)
+    return seconds
 
 
 def _looks_like_date(value: str) -> bool:

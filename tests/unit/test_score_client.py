@@ -265,6 +265,19 @@ def test_retry_budget_bounds_the_total_wait():
     assert sleeps == []
 
 
+def test_a_server_asking_for_a_long_wait_gets_its_error_at_once():
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        return httpx.Response(503, headers={"Retry-After": "3600"})
+
+    client, sleeps = make_client(handler, max_retries=5, retry_budget=7200)
+    with pytest.raises(InternalServerError):
+        client.predict([ROW])
+    assert len(calls) == 1 and sleeps == []
+
+
 def test_retry_policy_decisions():
     assert _retry.should_retry(None, 0, 2)
     assert _retry.should_retry(408, 1, 2) and _retry.should_retry(429, 0, 2)
@@ -273,7 +286,9 @@ def test_retry_policy_decisions():
     assert _retry.parse_retry_after("2.5") == 2.5
     assert _retry.parse_retry_after("garbage") is None
     assert _retry.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
-    assert _retry.parse_retry_after("100000") == _retry.MAX_RETRY_AFTER
+    assert _retry.parse_retry_after("100000") == 100000.0
+    assert not _retry.should_retry(503, 0, 2, retry_after=_retry.MAX_RETRY_AFTER + 1)
+    assert _retry.should_retry(503, 0, 2, retry_after=_retry.MAX_RETRY_AFTER)
     delays = [_retry.retry_delay(a, None, random.Random(a)) for a in range(6)]
     assert all(0.75 * min(8, 0.5 * 2**a) <= d <= min(8, 0.5 * 2**a) for a, d in enumerate(delays))
 
