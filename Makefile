@@ -103,8 +103,7 @@ rollback: setup ## move the champion back to the version before its last move (R
 	$(PY) -m iris_ml.champion rollback $(if $(REASON),--reason "$(REASON)")
 
 demo: setup ## train + register + promote, then serve the champion and the UI until Ctrl-C
-	$(BIN)/mlflow run . --env-manager local $(TRAIN_ARGS) || test $$? -eq 1
-	$(PY) -m iris_ml.demo --host $(HOST) --port $(PORT) --ui-port $(UI_PORT) --workers $(WORKERS) \
+	$(PY) -m iris_ml.demo --train --train-args="$(TRAIN_ARGS)" --host $(HOST) --port $(PORT) --ui-port $(UI_PORT) --workers $(WORKERS) \
 	  $(if $(PAYLOADS),--log-payloads $(PAYLOADS))
 
 monitor: setup ## compare the payload log (PAYLOADS) with the champion's training data; exit 3 on drift

@@ -100,6 +100,7 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from iris_ml.gate import NOT_PROMOTED
     from iris_ml.settings import TrainSettings
 
     args = build_parser().parse_args(argv)
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"PROMOTED: '{settings.alias}' -> version {result.version}{how}")
         return 0
     kept = f"stays on version {result.champion_before}" if result.champion_before else "is not set"
-    print(f"NOT PROMOTED: {result.decision.summary}. '{settings.alias}' {kept}.")
+    print(f"{NOT_PROMOTED} {result.decision.summary}. '{settings.alias}' {kept}.")
     return EXIT_REJECTED
 
 

@@ -1,6 +1,7 @@
 """Run the champion's scoring server and the UI together until Ctrl-C (``make demo``).
 
-Starts ``python -m iris_ml.serve`` and ``python -m ui`` as child process groups,
+With ``--train`` it first runs the MLflow Project: a run the gate rejects goes on with
+the current champion, any other failed run stops the demo with its error. It then starts ``python -m iris_ml.serve`` and ``python -m ui`` as child process groups,
 waits until both answer, prints the URLs, a sample ``curl`` and the time to
 ready, and stops both cleanly on Ctrl-C, SIGTERM, or when either one exits.
 """
@@ -11,6 +12,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import urllib.request
 from collections.abc import Sequence
 
 from iris_ml.contract import FEATURE_NAMES
+from iris_ml.gate import NOT_PROMOTED
 from iris_ml.serve import DEFAULT_HOST, DEFAULT_PORT
 
 DEFAULT_UI_PORT = 7860
@@ -29,6 +32,28 @@ SAMPLE_ROW = [5.1, 3.5, 1.4, 0.2]
 def sample_curl(url: str) -> str:
     body = json.dumps({"dataframe_split": {"columns": list(FEATURE_NAMES), "data": [SAMPLE_ROW]}})
     return f"curl -s {url} -H 'Content-Type: application/json' -d '{body}'"
+
+
+def train_first(command: Sequence[str]) -> str | None:
+    """Run the training command, echoing its output; None to go on serving, else why not.
+
+    ``mlflow run`` exits 1 for every failed run, so the gate's verdict is read from the
+    entry point's own line (train.py prints NOT_PROMOTED and exits 3).
+    """
+    rejected = False
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            rejected = rejected or line.startswith(NOT_PROMOTED)
+    if proc.returncode == 0:
+        return None
+    if rejected:
+        print("The gate kept the current champion: serving it.", flush=True)
+        return None
+    return f"training failed (exit status {proc.returncode}; its output is above)"
 
 
 def wait_until_up(url: str, procs: Sequence[subprocess.Popen], deadline: float) -> bool:
@@ -60,6 +85,10 @@ def stop(procs: Sequence[subprocess.Popen], grace: float = 10.0) -> None:
             p.wait()
 
 
+def _bin(name: str) -> str:
+    return os.path.join(os.path.dirname(sys.executable), name)  # the venv's, without PATH
+
+
 def _signal_group(p: subprocess.Popen, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(p.pid, sig)
@@ -73,7 +102,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--ready-timeout", type=float, default=180.0)
     parser.add_argument("--log-payloads", metavar="DIR", help="the server's payload log folder")
+    parser.add_argument(
+        "--train", action="store_true", help="run the MLflow Project first (mlflow run .)"
+    )
+    parser.add_argument(
+        "--train-args", default="", help="more `mlflow run` arguments, e.g. -P C=0.5"
+    )
     args = parser.parse_args(argv)
+    if args.train:
+        train = [
+            _bin("mlflow"),
+            "run",
+            ".",
+            "--env-manager",
+            "local",
+            *shlex.split(args.train_args),
+        ]
+        try:
+            failed = train_first(train)
+        except KeyboardInterrupt:  # Ctrl-C while training: the run stops with it
+            print("\nStopped before serving.", file=sys.stderr)
+            return 130
+        if failed:
+            print(f"Not starting the demo: {failed}.", file=sys.stderr)
+            return 1
 
     started = time.monotonic()
     scoring_url = f"http://{args.host}:{args.port}/invocations"

@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["GateDecision", "MetricThreshold", "decide", "default_thresholds"]
+__all__ = ["NOT_PROMOTED", "GateDecision", "MetricThreshold", "decide", "default_thresholds"]
+
+# What train.py prints when the gate keeps the champion; `make demo` reads it to go on
+# serving the current champion (any other failed run stops the demo).
+NOT_PROMOTED = "NOT PROMOTED:"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,40 @@
+"""`make demo`'s training step: a gate rejection goes on serving, any other failure stops."""
+
+import sys
+
+from iris_ml.demo import main, train_first
+from iris_ml.gate import NOT_PROMOTED
+
+
+def child(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_a_promoted_run_goes_on(capsys):
+    assert train_first(child("print(\"PROMOTED: 'champion' -> version 2\")")) is None
+    assert "PROMOTED: 'champion' -> version 2" in capsys.readouterr().out
+
+
+def test_a_gate_rejection_goes_on_with_the_current_champion(capsys):
+    # mlflow run exits 1 whatever failed; the entry point's own line tells a rejection.
+    code = f"print({NOT_PROMOTED!r} + ' accuracy 0.5 < 0.9'); raise SystemExit(1)"
+    assert train_first(child(code)) is None
+    out = capsys.readouterr().out
+    assert "accuracy 0.5 < 0.9" in out and "kept the current champion" in out
+
+
+def test_a_crash_stops_the_demo_with_its_exit_status(capsys):
+    code = "import sys; print('Traceback ...', file=sys.stderr); raise SystemExit(1)"
+    assert train_first(child(code)) == "training failed (exit status 1; its output is above)"
+    assert "Traceback ..." in capsys.readouterr().out  # echoed, not swallowed
+
+
+def test_the_demo_does_not_start_after_a_failed_training(monkeypatch, capsys):
+    commands = []
+    monkeypatch.setattr(
+        "iris_ml.demo.train_first",
+        lambda command: commands.append(command) or "training failed (x)",
+    )
+    assert main(["--train", "--train-args=-P C=0.5"]) == 1
+    assert "Not starting the demo: training failed (x)." in capsys.readouterr().err
+    assert commands[0][1:] == ["run", ".", "--env-manager", "local", "-P", "C=0.5"]
