@@ -115,6 +115,12 @@ class Server:
             time.sleep(0.1)
         raise TimeoutError(self.name)
 
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} was not started")
+        return self.proc.pid
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -162,10 +168,10 @@ def wrk_load(url: str, connections: int, duration: int, workdir: Path) -> dict[s
         text=True,
         timeout=duration + 60,
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rps = float(_found(r"Requests/sec:\s+([\d.]+)", out))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    p50 = _wrk_ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))
-    p99 = _wrk_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
+    p50 = _wrk_ms(_found(r"50%\s+([\d.]+\w+)", out))
+    p99 = _wrk_ms(_found(r"99%\s+([\d.]+\w+)", out))
     return {
         "rps": rps,
         "p50_ms": p50,
@@ -174,8 +180,19 @@ def wrk_load(url: str, connections: int, duration: int, workdir: Path) -> dict[s
     }
 
 
+def _found(pattern: str, text: str) -> str:
+    """The first group of ``pattern`` in wrk's report; an error naming it when wrk did not say."""
+    match = re.search(pattern, text)
+    if match is None:
+        raise RuntimeError(f"wrk's report lacks {pattern!r}:\n{text[-2000:]}")
+    return match.group(1)
+
+
 def _wrk_ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    match = re.fullmatch(r"([\d.]+)(\w+)", text)
+    if match is None:
+        raise RuntimeError(f"not a wrk duration: {text!r}")
+    value, unit = match.groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
@@ -312,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
 
     estimator = mlflow.sklearn.load_model(str(estimator_dir))
     (work / "seed").mkdir()
-    with open(work / "seed" / "model.pkl", "wb") as f:
-        pickle.dump(estimator, f)
+    with open(work / "seed" / "model.pkl", "wb") as pickled:
+        pickle.dump(estimator, pickled)
 
     rng = np.random.default_rng(0)
     rows_10k = rng.uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], size=(10_000, 4)).round(2)
@@ -328,11 +345,11 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     floor = Result()
-    one = rows_10k[:1]
+    one_row = rows_10k[:1]
     for _ in range(args.reps):
         t = time.perf_counter()
         for _ in range(2000):
-            estimator.predict_proba(one)
+            estimator.predict_proba(one_row)
         floor.add("floor_1row_ms", (time.perf_counter() - t) / 2000 * 1000)
         t = time.perf_counter()
         estimator.predict_proba(rows_10k)
@@ -423,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.start(work / f"{name}-{rep}.log")
                 r.add("cold_start_s", server.cold_start_s)
                 time.sleep(1)
-                r.add("rss_idle_mb", group_rss_mb(server.proc.pid))
+                r.add("rss_idle_mb", group_rss_mb(server.pid))
                 # Sequential: one connection, the next request after each answer. wrk adds
                 # microseconds per request; a Python client adds ~0.4 ms to both sides.
                 if loadgen == "wrk":
@@ -452,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
                             work / f"out-{name}.csv",
                         ),
                     )
-                r.add("rss_after_load_mb", group_rss_mb(server.proc.pid))
+                r.add("rss_after_load_mb", group_rss_mb(server.pid))
             finally:
                 server.stop()
             print(

@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -166,7 +167,7 @@ def kill_worker_under_load(
     before = worker_pids(supervisor_pid)
     if len(before) < 2:
         raise RuntimeError(f"need a multi-worker server, found workers {before}")
-    result: dict[str, object] = {}
+    result: dict[str, Any] = {}  # victim: its pid; recovered: seconds until whole again
 
     def killer() -> None:
         time.sleep(seconds / 3)
@@ -193,7 +194,7 @@ def kill_worker_under_load(
     thread.start()
     load = mixed_load(url, seconds, connections)
     thread.join()
-    return KillFigures(int(result["victim"]), load, result.get("recovered"))  # type: ignore[arg-type]
+    return KillFigures(int(result["victim"]), load, result.get("recovered"))
 
 
 def main(argv: list[str] | None = None) -> int:

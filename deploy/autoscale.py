@@ -9,6 +9,7 @@ https://learn.microsoft.com/azure/machine-learning/how-to-autoscale-endpoints
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,9 @@ def autoscale_setting(rules: AutoscaleRules, deployment_id: str, location: str) 
             metric_trigger=MetricTrigger(
                 metric_name=CPU_METRIC,
                 metric_resource_uri=deployment_id,
-                time_grain="PT1M",
+                time_grain=timedelta(minutes=1),
                 statistic="Average",
-                time_window=f"PT{step.over_minutes}M",
+                time_window=timedelta(minutes=step.over_minutes),
                 time_aggregation="Average",
                 operator=operator,
                 threshold=step.cpu_percent,
@@ -106,7 +107,7 @@ def autoscale_setting(rules: AutoscaleRules, deployment_id: str, location: str) 
                 direction=direction,
                 type="ChangeCount",
                 value=str(step.change),
-                cooldown=f"PT{step.cooldown_minutes}M",
+                cooldown=timedelta(minutes=step.cooldown_minutes),
             ),
         )
 

@@ -350,7 +350,7 @@ def make_monitor_client(settings: AzureSettings) -> Any:
     from azure.mgmt.monitor import MonitorManagementClient
 
     settings.require_workspace()
-    return MonitorManagementClient(DefaultAzureCredential(), settings.subscription_id)
+    return MonitorManagementClient(DefaultAzureCredential(), str(settings.subscription_id))
 
 
 def _monitor_dry_run(settings: AzureSettings) -> int:

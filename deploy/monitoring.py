@@ -48,6 +48,7 @@ def write_reference_table(folder: Path) -> Path:
 
 def load_monitor(endpoint: str, colour: str, data_version: str, spec_dir: Path = SPEC_DIR) -> Any:
     """The schedule, aimed at one colour of the endpoint and one version of the reference."""
+    from azure.ai.ml.entities import MonitorSchedule
     from azure.ai.ml.entities._load_functions import load_schedule
 
     schedule = load_schedule(
@@ -58,8 +59,13 @@ def load_monitor(endpoint: str, colour: str, data_version: str, spec_dir: Path =
             }
         ],
     )
-    for signal in schedule.create_monitor.monitoring_signals.values():
-        signal.reference_data.input_data.path = f"azureml:{REFERENCE_DATA}:{data_version}"
+    if not isinstance(schedule, MonitorSchedule):
+        raise TypeError(f"{MONITOR_SPEC} is not a monitor schedule")
+    for name, signal in schedule.create_monitor.monitoring_signals.items():
+        reference = getattr(signal, "reference_data", None)  # drift signals have one
+        if reference is None:
+            raise TypeError(f"{MONITOR_SPEC}: signal {name!r} has no reference data")
+        reference.input_data.path = f"azureml:{REFERENCE_DATA}:{data_version}"
     return schedule
 
 

@@ -190,7 +190,7 @@ class Deployer:
                     description="Fisher's training split: the drift monitor's reference",
                 )
             )
-        schedule = load_monitor(self.settings.endpoint, colour, str(data.version))
+        schedule = load_monitor(str(self.settings.endpoint), colour, str(data.version))
         if problems := monitor_problems(schedule):
             raise DeployError("; ".join(problems))
         self.say(

@@ -168,7 +168,7 @@ def is_valid_row(values: Sequence[object]) -> bool:
     NaN fails the comparison and infinity exceeds the maximum.
     """
     return all(
-        type(value) is float and 0 < value <= maximum  # type: ignore[operator]
+        type(value) is float and 0 < value <= maximum
         for value, maximum in zip(values, _MAXIMUM_VALUES, strict=True)
     )
 
@@ -188,7 +188,7 @@ def are_valid_rows(rows: Sequence[Sequence[object]]) -> bool:
     if set(map(type, flat)) != {float} or any(map(math.isnan, flat)):  # type: ignore[arg-type]
         return False
     return all(
-        min(column) > 0 and max(column) <= maximum  # type: ignore[operator]
+        min(column) > 0 and max(column) <= maximum
         for column, maximum in zip(zip(*rows, strict=True), _MAXIMUM_VALUES, strict=True)
     )
 

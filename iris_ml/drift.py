@@ -121,7 +121,7 @@ def reference_profile(
     return profile
 
 
-def bin_shares(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+def bin_shares(values: np.ndarray, edges: Sequence[float] | np.ndarray) -> np.ndarray:
     """Shares of ``values`` in the bins (-inf, e0], (e0, e1], ..., (e_last, inf)."""
     index = np.searchsorted(np.asarray(edges), values, side="left")
     counts = np.bincount(index, minlength=len(edges) + 1)
@@ -133,7 +133,7 @@ def mix(names: Sequence[str]) -> dict[str, float]:
     return {s: sum(1 for n in names if n == s) / total for s in SPECIES}
 
 
-def psi(reference: Sequence[float], served: Sequence[float]) -> float:
+def psi(reference: Sequence[float], served: Sequence[float] | np.ndarray) -> float:
     expected = np.clip(np.asarray(reference, dtype=np.float64), _EPSILON, None)
     actual = np.clip(np.asarray(served, dtype=np.float64), _EPSILON, None)
     return float(np.sum((actual - expected) * np.log(actual / expected)))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc import PythonModel
 
 from iris_ml.contract import (
     FEATURE_NAMES,
@@ -114,7 +114,7 @@ def _numeric_problems(matrix: np.ndarray) -> dict[tuple[str | None, str], int]:
             "not_positive": finite & (matrix <= 0),
             "too_large": finite & (matrix > _MAXIMA),
         }
-    counts = {}
+    counts: dict[tuple[str | None, str], int] = {}
     for kind, mask in masks.items():
         for column, count in zip(FEATURE_NAMES, mask.sum(axis=0).tolist(), strict=True):
             if count:
@@ -208,7 +208,7 @@ def _agrees(fast: Any, estimator: Any) -> bool:
     return bool(np.allclose(fast(probe), estimator.predict_proba(probe), rtol=0, atol=1e-9))
 
 
-class IrisClassifier(mlflow.pyfunc.PythonModel):
+class IrisClassifier(PythonModel):
     """Validated Iris species classifier.
 
     ``model_config`` may carry ``model_version`` (set by the serving launchers

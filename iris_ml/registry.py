@@ -65,7 +65,7 @@ def publish_route(
     if forced:
         if forced not in PUBLISH_ROUTES:
             raise ValueError(f"{PUBLISH_ROUTE_ENV}={forced!r}: expected one of {PUBLISH_ROUTES}")
-        return forced  # type: ignore[return-value]
+        return forced
     if tracking_uri.startswith("azureml:"):
         return "run-artifacts"
     if client is None or experiment_id is None:
@@ -77,6 +77,13 @@ def publish_route(
             return "run-artifacts"
         raise
     return "logged-model"
+
+
+def _active_run_id() -> str:
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("publish_model runs inside an MLflow run")
+    return str(run.info.run_id)
 
 
 def alias_tag(alias: str) -> str:
@@ -95,7 +102,7 @@ def publish_model(
             local = Path(tmp) / MODEL_ARTIFACT_PATH
             mlflow.pyfunc.save_model(path=str(local), **pyfunc_kwargs)
             mlflow.log_artifacts(str(local), MODEL_ARTIFACT_PATH)
-        source = f"runs:/{mlflow.active_run().info.run_id}/{MODEL_ARTIFACT_PATH}"
+        source = f"runs:/{_active_run_id()}/{MODEL_ARTIFACT_PATH}"
     return mlflow.register_model(source, model_name, tags=tags)
 
 

@@ -100,7 +100,7 @@ def uvicorn_command(settings: ServeSettings, local_model: str) -> tuple[list[str
     command, command_env = scoring_server.get_cmd(
         local_model,
         port=settings.port,
-        host=settings.host,
+        host=settings.host,  # type: ignore[arg-type]  # MLflow 3.15 annotates host as an int
         timeout=settings.timeout,
         nworkers=settings.worker_count,
     )
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         how = f"version {args.version}, pinned" if args.version else f"'{settings.alias}'"
         label = f"{settings.model_name} version {version} ({how})"
     if args.via_mlflow_cli:
-        command, extra_env = mlflow_cli_command(settings, uri), {}
+        command, extra_env = mlflow_cli_command(settings, uri), dict[str, str]()
     elif args.plain:
         command, extra_env = uvicorn_command(settings, str(local))
     else:

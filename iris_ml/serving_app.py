@@ -88,7 +88,7 @@ def create_app() -> ServingLayer:
 
     model = scoring_server.load_model_with_mlflow_config(str(settings.model_path))
     observed = wrap(model, settings.version)
-    app = scoring_server.init(observed)
+    app = scoring_server.init(observed)  # type: ignore[arg-type]  # a PyFuncModel by duck typing
     return ServingLayer(
         app,
         lambda: settings.version,

@@ -268,9 +268,10 @@ class ServingLayer:
             return await _send(send, 200, body, content_type, context.request_id)
         if path != "/invocations" or method != "POST":
             return await self._forward(scope, receive, send, context, None)
-        body = await _read_body(receive)
-        if body is None:
+        read = await _read_body(receive)
+        if read is None:
             return 499  # the client went away before sending its request (nginx's code)
+        body = read
         if refused := refusal(headers, body):
             context.answered_by = "layer"
             if refused.problems:

@@ -19,10 +19,14 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from iris_ml.contract import FEATURE_NAMES, FEATURES, PROBLEM_KINDS, SPECIES
+
+if TYPE_CHECKING:  # prometheus-client is imported where it is used: no import-time registry
+    from prometheus_client import CollectorRegistry, Histogram
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 ROUTES = ("/invocations", "/ping", "/health", "/version", "/metrics")
@@ -156,7 +160,7 @@ class ServingMetrics:
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-def _feature_histogram(name: str, maximum: float, registry: object) -> object:
+def _feature_histogram(name: str, maximum: float, registry: CollectorRegistry) -> Histogram:
     from prometheus_client import Histogram
 
     return Histogram(

@@ -25,6 +25,7 @@ import mlflow
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -122,7 +123,7 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
         # same text ("1.0") would be a "changing param values" error, so those are kept.
         already = MlflowClient().get_run(run_id).data.params
         mlflow.log_params({k: v for k, v in params.items() if k not in already})
-        dataset = mlflow.data.from_pandas(frame, name="iris", targets=TARGET)
+        dataset = from_pandas(frame, name="iris", targets=TARGET)
         mlflow.set_tag("dataset_digest", dataset.digest)
         records_inputs = _log_dataset(dataset, notes)
 

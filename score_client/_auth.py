@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httpx
 
@@ -45,7 +45,9 @@ def default_credential() -> TokenCredential:
             "no SCORING_KEY, and azure-identity is not installed for a Microsoft Entra token: "
             "set SCORING_KEY, or `pip install azure-identity`"
         ) from None
-    return DefaultAzureCredential()
+    # It is a TokenCredential; its get_token names two keyword arguments the protocol folds
+    # into **kwargs, which mypy reads as a different signature.
+    return cast(TokenCredential, DefaultAzureCredential())
 
 
 class EntraTokenAuth(httpx.Auth):

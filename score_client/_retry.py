@@ -54,5 +54,5 @@ def retry_delay(attempt: int, retry_after: float | None, rng: random.Random | No
     """Exponential backoff with up to 25% jitter; the server's Retry-After wins when given."""
     if retry_after is not None:
         return retry_after
-    base = min(MAX_RETRY_DELAY, INITIAL_RETRY_DELAY * 2**attempt)
+    base = min(MAX_RETRY_DELAY, INITIAL_RETRY_DELAY * 2.0**attempt)
     return base * (1 - 0.25 * (rng or random).random())

@@ -48,7 +48,7 @@ Progress = Callable[[int, "int | None"], None]
 RowSink = Callable[[list[str], list[list[object]]], None]
 # One input row on its way to scoring: its cells as read (carried to the output), the four
 # feature values (or why the row cannot be scored at all), and its first line in the file.
-_Row = tuple[list[object], "list[object] | str", "int | None"]
+_Row = tuple[list[Any], "list[object] | str", "int | None"]
 
 
 @dataclass
@@ -405,6 +405,7 @@ class CsvWriter:
         if not self._started:
             self._writer.writerow(columns)
             self._started = True
+        rows = list(rows)
         text = unquoted_csv(rows)
         if text is None:
             self._writer.writerows(rows)

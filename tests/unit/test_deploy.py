@@ -345,6 +345,11 @@ def test_autoscale_applies_the_cpu_rules_to_the_live_colour():
     assert out.metric_trigger.threshold == rules.scale_out.cpu_percent
     assert into.metric_trigger.operator == "LessThan" and into.scale_action.direction == "Decrease"
     assert setting.location == "westeurope"
+    # What goes over the wire: the SDK's serializer writes the durations as ISO 8601.
+    wire = setting.serialize()["properties"]["profiles"][0]["rules"][0]
+    assert wire["metricTrigger"]["timeGrain"] == "PT1M"
+    assert wire["metricTrigger"]["timeWindow"] == f"PT{rules.scale_out.over_minutes}M"
+    assert wire["scaleAction"]["cooldown"] == f"PT{rules.scale_out.cooldown_minutes}M"
 
 
 def test_autoscale_needs_a_live_colour():
