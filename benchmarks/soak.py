@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from iris_ml.contract import FEATURE_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 COLUMNS = list(FEATURE_NAMES)  # the contract owns the names
+JSON_HEADERS = {"Content-Type": "application/json"}
 # Valid requests: textbook flowers whose species is known.
 VALID = [
     ([5.1, 3.5, 1.4, 0.2], "setosa"),
@@ -116,9 +118,7 @@ def mixed_load(url: str, seconds: float, connections: int, invalid_every: int = 
                     figures.valid_ok += 1
 
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        async with httpx.AsyncClient(
-            timeout=30, limits=limits, headers={"Content-Type": "application/json"}
-        ) as client:
+        async with httpx.AsyncClient(timeout=30, limits=limits, headers=JSON_HEADERS) as client:
             await asyncio.gather(*(worker(client) for _ in range(connections)))
 
     asyncio.run(run())
@@ -177,15 +177,10 @@ def kill_worker_under_load(
         result["victim"] = victim
         while time.monotonic() - killed_at < seconds * 3:
             now = worker_pids(supervisor_pid)
-            if len(now) >= len(before) and victim not in now:
-                # The replacement is up once the supervisor sees it alive and the server answers.
-                try:
-                    if httpx.post(url, content=json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [VALID[0][0]]}}),
-                                  headers={"Content-Type": "application/json"}, timeout=5).status_code == 200:  # fmt: skip
-                        result["recovered"] = time.monotonic() - killed_at
-                        return
-                except httpx.HTTPError:
-                    pass
+            # The replacement is up once the supervisor sees it alive and the server answers.
+            if len(now) >= len(before) and victim not in now and _answers(url):
+                result["recovered"] = time.monotonic() - killed_at
+                return
             time.sleep(0.05)
 
     import threading
@@ -195,6 +190,27 @@ def kill_worker_under_load(
     load = mixed_load(url, seconds, connections)
     thread.join()
     return KillFigures(int(result["victim"]), load, result.get("recovered"))
+
+
+def _answers(url: str) -> bool:
+    """Whether the server scores one valid row right now."""
+    body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [VALID[0][0]]}})
+    try:
+        response = httpx.post(url, content=body, headers=JSON_HEADERS, timeout=5)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def _wait_until_serving(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    """Return once the server answers a valid row; raise if it exits or takes over 5 min."""
+    deadline = time.monotonic() + 300
+    while not _answers(url):
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with status {server.returncode}: see {log}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not answer within 300 s: see {log}")
+        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,17 +233,20 @@ def main(argv: list[str] | None = None) -> int:
         check=True,
         capture_output=True,
     )
-    port = 5400 + os.getpid() % 500
-    server = subprocess.Popen([sys.executable, "-m", "iris_ml.serve", "--port", str(port), "--workers", "2"], env=env, cwd=work,
-                              stdout=(work / "serve.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    port = _free_port()
+    log = work / "serve.log"
+    command = [sys.executable, "-m", "iris_ml.serve", "--port", str(port), "--workers", "2"]
+    server = subprocess.Popen(
+        command,
+        env=env,
+        cwd=work,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/invocations"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(url.replace("invocations", "ping"), timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        _wait_until_serving(url, server, log)
         rss_before = group_rss_mb(server.pid)
         soak = mixed_load(url, args.seconds, args.connections)
         rss_after = group_rss_mb(server.pid)
@@ -243,10 +262,21 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Worker {kill.killed_pid} killed (SIGKILL) under load at {kill.load.connections} connections:"
     )
-    print(f"  requests sent {kill.load.sent}, failed {kill.load.failures} "
-          f"({kill.load.connection_errors} connection errors, {kill.load.server_5xx} 5xx); "
-          f"replacement worker answering after {kill.recovered_after_s:.1f} s" if kill.recovered_after_s else "  no recovery seen")  # fmt: skip
+    print(
+        f"  requests sent {kill.load.sent}, failed {kill.load.failures} "
+        f"({kill.load.connection_errors} connection errors, {kill.load.server_5xx} 5xx)"
+    )
+    if kill.recovered_after_s is None:
+        print("  no recovery seen: the replacement worker never answered")
+        return 1
+    print(f"  replacement worker answering after {kill.recovered_after_s:.1f} s")
     return 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":
