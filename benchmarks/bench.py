@@ -48,13 +48,14 @@ import httpx
 import numpy as np
 
 from benchmarks.soak import group_rss_mb
-from iris_ml.contract import FEATURE_NAMES
+from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COLUMNS = list(FEATURE_NAMES)  # the contract owns the names
 SCORING_SCRIPT = REPO / "deploy" / "azureml" / "scoring" / "score.py"
-ONE_ROW = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2]]}})
+SETOSA = list(TEXTBOOK_FLOWERS[0][0])
+ONE_ROW = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [SETOSA]}})
 
 
 def free_port() -> int:

@@ -23,17 +23,13 @@ from typing import Any
 
 import httpx
 
-from iris_ml.contract import FEATURE_NAMES
+from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
 
 REPO = Path(__file__).resolve().parent.parent
 COLUMNS = list(FEATURE_NAMES)  # the contract owns the names
 JSON_HEADERS = {"Content-Type": "application/json"}
 # Valid requests: textbook flowers whose species is known.
-VALID = [
-    ([5.1, 3.5, 1.4, 0.2], "setosa"),
-    ([7.0, 3.2, 4.7, 1.4], "versicolor"),
-    ([6.3, 3.3, 6.0, 2.5], "virginica"),
-]
+VALID = [(list(values), species) for values, species in TEXTBOOK_FLOWERS]
 # Invalid requests the model must refuse with a 4xx.
 INVALID = [
     json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[5.1, 3.5, 1.4, -0.2]]}}),

@@ -21,12 +21,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
-from iris_ml.contract import FEATURE_NAMES
+from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
 from iris_ml.gate import NOT_PROMOTED
 from iris_ml.serve import DEFAULT_HOST, DEFAULT_PORT
 
 DEFAULT_UI_PORT = 7860
-SAMPLE_ROW = [5.1, 3.5, 1.4, 0.2]
+SAMPLE_ROW = list(TEXTBOOK_FLOWERS[0][0])  # a setosa: the printed curl answers setosa
 
 
 def sample_curl(url: str) -> str:

@@ -19,6 +19,7 @@ from iris_ml.contract import (
     MODEL_VERSION_KEY,
     PROBABILITIES_KEY,
     SPECIES_KEY,
+    TEXTBOOK_FLOWERS,
     RowError,
 )
 from iris_ml.contract import validate_records as _validate_records
@@ -55,7 +56,7 @@ DEFAULT_RETRY_BUDGET = 60.0  # seconds across all attempts of one request
 DEFAULT_CHUNK_SIZE = 10_000  # rows per request
 DEFAULT_CONCURRENCY = 2  # requests in flight for chunked inputs
 # A clear-cut setosa: what health() scores to learn that the model answers, and which.
-PROBE_VALUES = [5.1, 3.5, 1.4, 0.2]  # in FEATURE_NAMES order
+PROBE_VALUES = list(TEXTBOOK_FLOWERS[0][0])  # a known setosa, in FEATURE_NAMES order
 
 Rows = Any  # a sequence of mappings or IrisFeatures, or a pandas DataFrame
 # Validated rows as value lists in FEATURE_NAMES order, and the (start, end) input rows they cover.

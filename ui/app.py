@@ -23,6 +23,7 @@ from iris_ml.contract import (
     FEATURES,
     MAX_ROWS_PER_REQUEST,
     SPECIES,
+    TEXTBOOK_FLOWERS,
     describe_value_problem,
 )
 from score_client import (
@@ -38,7 +39,7 @@ from score_client import (
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_UPLOAD_ROWS = MAX_ROWS_PER_REQUEST
 # One textbook flower per species (Fisher's rows 1, 51, 101), clickable on the page.
-EXAMPLES = [[5.1, 3.5, 1.4, 0.2], [7.0, 3.2, 4.7, 1.4], [6.3, 3.3, 6.0, 2.5]]
+EXAMPLES = [list(values) for values, _ in TEXTBOOK_FLOWERS]  # one flower of each species
 # Fisher's 150 flowers, the grey backdrop of the batch picture.
 FISHER_CSV = Path(__file__).with_name("fisher_iris.csv")
 BACKDROP = "Fisher's flowers"
