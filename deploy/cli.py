@@ -20,6 +20,7 @@ from typing import Any
 
 from deploy.plan import EndpointState, PlanError, plan_deploy
 from deploy.settings import SPEC_DIR, AzureSettings, SettingsError, resolve_settings
+from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
 EXIT_OK, EXIT_ERROR, EXIT_SETTINGS, EXIT_ROLLED_BACK, EXIT_NOT_PROMOTED = 0, 1, 2, 3, 4
 
@@ -209,8 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="endpoint name, unique in its Azure region (default: $IRIS_ENDPOINT_NAME; required "
         "for deploy, status, logs and teardown)",
     )
-    p.add_argument("--model-name", default="iris-classifier")
-    p.add_argument("--alias", default="champion")
+    p.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
+    p.add_argument("--alias", default=DEFAULT_ALIAS)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser(
         "validate",

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
+
 SPEC_DIR = Path(__file__).resolve().parent / "azureml"
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 
@@ -35,8 +37,8 @@ class AzureSettings:
     resource_group: str | None
     workspace: str | None
     endpoint: str | None  # unique per Azure region: no default can be right for everyone
-    model_name: str = "iris-classifier"
-    alias: str = "champion"
+    model_name: str = DEFAULT_MODEL_NAME
+    alias: str = DEFAULT_ALIAS
 
     def require_workspace(self) -> None:
         missing = [
@@ -90,8 +92,8 @@ def resolve_settings(
         resource_group=pick("resource_group"),
         workspace=pick("workspace"),
         endpoint=validate_endpoint_name(endpoint) if (endpoint := pick("endpoint")) else None,
-        model_name=flags.get("model_name") or "iris-classifier",
-        alias=flags.get("alias") or "champion",
+        model_name=flags.get("model_name") or DEFAULT_MODEL_NAME,
+        alias=flags.get("alias") or DEFAULT_ALIAS,
     )
 
 

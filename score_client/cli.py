@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import TextIO
 
 from iris_ml.contract import FEATURE_NAMES, FEATURES
-from score_client._client import ScoringClient, describe_error
+from score_client._client import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    ScoringClient,
+    describe_error,
+)
 from score_client._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -68,9 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backend", choices=["mlflow", "azureml"], help="default: detected from the URL"
     )
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per request")
     p.add_argument(
-        "--retries", type=int, default=2, help="retries of 408/429/5xx/connection errors"
+        "--retries",
+        type=int,
+        default=DEFAULT_MAX_RETRIES,
+        help="retries of 408/429/5xx/connection errors",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -90,8 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score the valid rows, report the rest in an 'error' column",
     )
-    predict.add_argument("--chunk-size", type=int, default=10_000, help="rows per request")
-    predict.add_argument("--concurrency", type=int, default=2, help="requests in flight")
+    predict.add_argument(
+        "--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per request"
+    )
+    predict.add_argument(
+        "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight"
+    )
 
     sub.add_parser("health", help="is the endpoint up, and which model version answers?")
     return p
@@ -277,8 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             backend=args.backend,
             timeout=args.timeout,
             max_retries=args.retries,
-            chunk_size=getattr(args, "chunk_size", 10_000),
-            concurrency=getattr(args, "concurrency", 2),
+            chunk_size=getattr(args, "chunk_size", DEFAULT_CHUNK_SIZE),
+            concurrency=getattr(args, "concurrency", DEFAULT_CONCURRENCY),
         )
     except (ValueError, CredentialError) as exc:  # a bad setting, or no way to get a token
         print(f"score-client: {exc}", file=sys.stderr)
