@@ -71,6 +71,39 @@ def test_mlproject_parameters_match_train_settings_and_flags():
     assert project["conda_env"] == "conda.yaml"
 
 
+def train_parser():
+    """train.py's argument parser (train.py is a script at the root, not in a package)."""
+    sys.path.insert(0, str(REPO))
+    try:
+        import train
+    finally:
+        sys.path.remove(str(REPO))
+    return train.build_parser()
+
+
+def train_py_flags() -> dict[str, str]:
+    """TrainSettings field -> train.py's option for it."""
+    return {a.dest: a.option_strings[0] for a in train_parser()._actions if a.option_strings}
+
+
+def test_azure_training_job_passes_every_training_parameter_with_its_default():
+    job = yaml.safe_load((REPO / "deploy" / "azureml" / "train-job.yml").read_text())
+    flags = train_py_flags()
+    assert set(job["inputs"]) == {f.name for f in fields(TrainSettings)}
+    for f in fields(TrainSettings):
+        assert job["inputs"][f.name] == f.default, f.name
+        assert f"{flags[f.name]} ${{{{inputs.{f.name}}}}}" in job["command"], f.name
+
+
+def test_train_py_has_a_flag_for_every_training_parameter_with_its_default():
+    flags = train_py_flags()
+    assert {f.name for f in fields(TrainSettings)} <= set(flags)
+    defaults = vars(train_parser().parse_args([]))
+    assert {f.name: defaults[f.name] for f in fields(TrainSettings)} == {
+        f.name: f.default for f in fields(TrainSettings)
+    }
+
+
 def test_train_py_help_documents_the_exit_status():
     out = subprocess.run(
         [sys.executable, str(REPO / "train.py"), "--help"],
