@@ -34,8 +34,6 @@ import os
 import pickle
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,19 +47,15 @@ import numpy as np
 
 from benchmarks.soak import group_rss_mb
 from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
+from iris_ml.processes import NotReady, free_port, start_group, stop_groups, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COLUMNS = list(FEATURE_NAMES)  # the contract owns the names
 SCORING_SCRIPT = REPO / "deploy" / "azureml" / "scoring" / "score.py"
 SETOSA = list(TEXTBOOK_FLOWERS[0][0])
+JSON = {"Content-Type": "application/json"}
 ONE_ROW = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [SETOSA]}})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def env(tracking_uri: str, **extra: str) -> dict[str, str]:
@@ -86,35 +80,25 @@ class Server:
     cold_start_s: float = 0.0
 
     def start(self, log: Path) -> None:
+        """Start it; return once it answers a one-row request (its cold start is timed)."""
         started = time.monotonic()
-        self.proc = subprocess.Popen(
-            self.cmd,
-            env=self.env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        ping = self.ping
-        while time.monotonic() - started < 300:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: see {log}")
-            try:
-                if (
-                    httpx.get(ping, timeout=2).status_code == 200
-                    and httpx.post(
-                        self.url,
-                        content=ONE_ROW,
-                        headers={"Content-Type": "application/json"},
-                        timeout=10,
-                    ).status_code
-                    == 200
-                ):
-                    self.cold_start_s = time.monotonic() - started
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(self.name)
+        with log.open("wb") as output:
+            self.proc = start_group(self.cmd, env=self.env, output=output)
+        try:
+            wait_until(self._answers, [self.proc], 300, self.name, interval=0.1)
+        except NotReady as exc:
+            raise RuntimeError(f"{exc}: see {log}") from None
+        self.cold_start_s = time.monotonic() - started
+
+    def _answers(self) -> bool:
+        try:
+            return (
+                httpx.get(self.ping, timeout=2).status_code == 200
+                and httpx.post(self.url, content=ONE_ROW, headers=JSON, timeout=10).status_code
+                == 200
+            )
+        except httpx.HTTPError:
+            return False
 
     @property
     def pid(self) -> int:
@@ -123,13 +107,8 @@ class Server:
         return self.proc.pid
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.proc is not None:
+            stop_groups([self.proc], grace=20)
 
 
 def sequential_latency_ms(url: str, n: int) -> tuple[float, float]:

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from typing import Any
 import httpx
 
 from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
+from iris_ml.processes import NotReady, free_port, start_group, stop_groups, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 COLUMNS = list(FEATURE_NAMES)  # the contract owns the names
@@ -198,17 +198,6 @@ def _answers(url: str) -> bool:
     return response.status_code == 200
 
 
-def _wait_until_serving(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    """Return once the server answers a valid row; raise if it exits or takes over 5 min."""
-    deadline = time.monotonic() + 300
-    while not _answers(url):
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with status {server.returncode}: see {log}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the server did not answer within 300 s: see {log}")
-        time.sleep(0.2)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=60)
@@ -229,27 +218,23 @@ def main(argv: list[str] | None = None) -> int:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     log = work / "serve.log"
     command = [sys.executable, "-m", "iris_ml.serve", "--port", str(port), "--workers", "2"]
-    server = subprocess.Popen(
-        command,
-        env=env,
-        cwd=work,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log.open("wb") as output:
+        server = start_group(command, env=env, cwd=work, output=output)
     url = f"http://127.0.0.1:{port}/invocations"
     try:
-        _wait_until_serving(url, server, log)
+        try:
+            wait_until(lambda: _answers(url), [server], 300, "the server")
+        except NotReady as exc:
+            raise RuntimeError(f"{exc}: see {log}") from None
         rss_before = group_rss_mb(server.pid)
         soak = mixed_load(url, args.seconds, args.connections)
         rss_after = group_rss_mb(server.pid)
         kill = kill_worker_under_load(url, server.pid)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        stop_groups([server], grace=30)
     print(f"Soak: {soak.seconds:.0f} s at {soak.connections} connections, 1 in 4 requests invalid")
     print(json.dumps({k: v for k, v in asdict(soak).items() if k != "timeline"}, indent=2))
     print(
@@ -267,13 +252,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"  replacement worker answering after {kill.recovered_after_s:.1f} s")
     return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,6 @@ ready, and stops both cleanly on Ctrl-C, SIGTERM, or when either one exits.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shlex
@@ -17,12 +16,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 
 from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
 from iris_ml.gate import NOT_PROMOTED
+from iris_ml.processes import NotReady, http_ok, start_group, stop_groups, wait_until
 from iris_ml.serve import DEFAULT_HOST, DEFAULT_PORT
 
 DEFAULT_UI_PORT = 7860
@@ -56,42 +54,8 @@ def train_first(command: Sequence[str]) -> str | None:
     return f"training failed (exit status {proc.returncode}; its output is above)"
 
 
-def wait_until_up(url: str, procs: Sequence[subprocess.Popen], deadline: float) -> bool:
-    """Poll ``url`` until it answers 200, a child exits, or the deadline passes."""
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in procs):
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.3)
-    return False
-
-
-def stop(procs: Sequence[subprocess.Popen], grace: float = 10.0) -> None:
-    """SIGTERM each child's process group, then SIGKILL whatever outlives the grace period."""
-    for p in procs:
-        if p.poll() is None:
-            _signal_group(p, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for p in procs:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _signal_group(p, signal.SIGKILL)
-            p.wait()
-
-
 def _bin(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)  # the venv's, without PATH
-
-
-def _signal_group(p: subprocess.Popen, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(p.pid, sig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ui_cmd = [sys.executable, "-m", "ui", "--host", args.host, "--port", str(args.ui_port)]
     ui_env = {**os.environ, "SCORING_URI": scoring_url}
 
-    procs: list[subprocess.Popen] = []
+    procs: list[subprocess.Popen[bytes]] = []
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -146,16 +110,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    ping_url = scoring_url.replace("/invocations", "/ping")
     try:
-        procs.append(subprocess.Popen(serve_cmd, start_new_session=True))
-        if not wait_until_up(
-            scoring_url.replace("/invocations", "/ping"), procs, started + args.ready_timeout
-        ):
-            print("The scoring server did not come up (see its output above).", file=sys.stderr)
+        procs.append(start_group(serve_cmd))
+        if not _came_up("The scoring server", ping_url, procs, started + args.ready_timeout):
             return 1
-        procs.append(subprocess.Popen(ui_cmd, env=ui_env, start_new_session=True))
-        if not wait_until_up(ui_url, procs, started + args.ready_timeout):
-            print("The UI did not come up (see its output above).", file=sys.stderr)
+        procs.append(start_group(ui_cmd, env=ui_env))
+        if not _came_up("The UI", ui_url, procs, started + args.ready_timeout):
             return 1
         lines = [
             f"Ready in {time.monotonic() - started:.1f} s",
@@ -174,8 +135,18 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.3)
         return 0
     finally:
-        stop(procs)
+        stop_groups(procs, grace=10.0)
         print("Stopped the scoring server and the UI.", flush=True)
+
+
+def _came_up(what: str, url: str, procs: list[subprocess.Popen[bytes]], deadline: float) -> bool:
+    """Wait until ``url`` answers 200; say why not (its output is above) and return False."""
+    try:
+        wait_until(lambda: http_ok(url), procs, max(0.0, deadline - time.monotonic()), what)
+    except NotReady as exc:
+        print(f"{exc} (see its output above).", file=sys.stderr)
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from iris_ml.contract import FEATURE_NAMES, MODEL_VERSION_KEY, SPECIES_KEY, TEXTBOOK_FLOWERS
+from iris_ml.processes import pid_alive
 
 FOLLOW_ENV = "IRIS_FOLLOW"
 _log = logging.getLogger("iris_ml.follow")
@@ -145,16 +146,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     staging = path.with_name(f".{path.name}.{os.getpid()}")
     staging.write_text(json.dumps(data))
     os.replace(staging, path)  # atomic: readers see the old file or the new one
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _reason(exc: BaseException) -> str:

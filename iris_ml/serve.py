@@ -153,7 +153,7 @@ def download_model(model_name: str, version: str, source: str) -> str:
 
 def state_dir() -> Path:
     """A folder the workers share, named after the server's pid; stale ones are removed."""
-    from iris_ml.follow import pid_alive
+    from iris_ml.processes import pid_alive
 
     parent = Path(tempfile.gettempdir()) / "iris-ml-serve"
     parent.mkdir(exist_ok=True)

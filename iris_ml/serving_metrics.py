@@ -174,7 +174,7 @@ def forget_dead_workers(folder: str) -> None:
     new pid; without this the dead one's ``iris_model_version_info`` would count forever)."""
     from prometheus_client import multiprocess
 
-    from iris_ml.follow import pid_alive
+    from iris_ml.processes import pid_alive
 
     for path in Path(folder).glob("gauge_live*_*.db"):
         pid = path.stem.rpartition("_")[2]

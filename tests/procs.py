@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from iris_ml.processes import NotReady, free_port, http_ok, start_group, stop_groups, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def base_env(tracking_uri: str | None = None, **extra: str) -> dict[str, str]:
@@ -46,47 +38,19 @@ class Proc:
         self.cmd = cmd
         self.log = log
         self._out = open(log, "wb")  # noqa: SIM115
-        self.popen = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=cwd,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.popen = start_group(cmd, env=env, cwd=cwd, output=self._out)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
     def wait_http(self, url: str, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise RuntimeError(
-                    f"{self.cmd[:4]} exited {self.popen.returncode}:\n{self.output()[-3000:]}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.25)
-        raise TimeoutError(f"{url} not up after {timeout}s:\n{self.output()[-3000:]}")
+        try:
+            wait_until(lambda: http_ok(url), [self.popen], timeout, f"{self.cmd[:4]} at {url}")
+        except NotReady as exc:
+            raise RuntimeError(f"{exc}:\n{self.output()[-3000:]}") from None
 
     def stop(self, grace: float = 15.0) -> None:
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGTERM)
-                self.popen.wait(grace)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
-        # Children that outlived their parent (uvicorn workers) share the group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
+        stop_groups([self.popen], grace)
         self._out.close()
 
 

@@ -2,8 +2,12 @@
 
 import sys
 
+import pytest
+
 from iris_ml.demo import main, train_first
 from iris_ml.gate import NOT_PROMOTED
+
+pytestmark = pytest.mark.integration  # tiny child processes stand in for `mlflow run`
 
 
 def child(code: str) -> list[str]:

@@ -1,0 +1,110 @@
+"""Child process groups: start one, wait until it serves, stop it and all it started.
+
+The one home for the demo launcher, the benchmarks and the tests. Standard library
+only. Each child starts in its own session, so stopping it reaches what it started too
+(uvicorn's workers, the UI's server) and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+
+class NotReady(RuntimeError):
+    """A child exited, or did not become ready in time."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def start_group(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    output: IO[bytes] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` as the leader of a new process group; its output to ``output``."""
+    return subprocess.Popen(
+        list(command),
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
+        start_new_session=True,
+    )
+
+
+def stop_groups(procs: Sequence[subprocess.Popen[bytes]], grace: float = 15.0) -> None:
+    """SIGTERM every group at once, wait up to ``grace`` seconds, then SIGKILL what is left.
+
+    A group is signalled again at the end: children that outlived their leader (uvicorn
+    workers) share its group.
+    """
+    for proc in procs:
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+        _signal_group(proc, signal.SIGKILL)
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """Whether a GET of ``url`` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    procs: Sequence[subprocess.Popen[bytes]],
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+) -> None:
+    """Poll ``ready`` until it is true; raise NotReady as soon as a child exits or time is up."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        exited = [p for p in procs if p.poll() is not None]
+        if exited:
+            raise NotReady(f"{what}: a process exited with status {exited[0].returncode}")
+        if time.monotonic() > deadline:
+            raise NotReady(f"{what}: not ready after {timeout:g} s")
+        time.sleep(interval)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
