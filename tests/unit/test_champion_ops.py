@@ -8,6 +8,7 @@ falls back to the alias tag and history still works.
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from mlflow.exceptions import MlflowException
@@ -41,9 +42,18 @@ class AzureLikeClient(MlflowClient):
     get_model_version_by_alias = _missing
 
 
+@pytest.fixture(scope="session")
+def registry_file(tmp_path_factory):
+    """The three-version registry, built once: creating its schema takes seconds, copying it not."""
+    folder = tmp_path_factory.mktemp("registry")
+    _registry(folder)
+    return folder / "registry.db"
+
+
 @pytest.fixture(params=[MlflowClient, AzureLikeClient], ids=["aliases", "azure-tag-fallback"])
-def client(request, tmp_path):
-    return _registry(tmp_path, request.param)
+def client(request, tmp_path, registry_file):
+    shutil.copyfile(registry_file, tmp_path / "registry.db")
+    return request.param(f"sqlite:///{tmp_path}/registry.db")
 
 
 def test_moves_are_recorded_with_who_and_why_and_read_back_in_order(client):

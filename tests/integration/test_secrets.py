@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # runs the detect-secrets CLI (make lint runs it too)
+
 REPO = Path(__file__).resolve().parents[2]
 SCAN = [str(Path(sys.executable).parent / "detect-secrets"), "scan"]
 
