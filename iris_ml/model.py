@@ -242,6 +242,17 @@ class IrisClassifier(PythonModel):
         """The version echoed in every answer (None: no ``model_version`` key)."""
         return self._model_version
 
+    def accepts(self, matrix: np.ndarray) -> bool:
+        """Whether every value of a float matrix is within this model's own bounds.
+
+        The serving layer asks before scoring a plain request: the bounds are the ones
+        this version was registered with, whatever the server's contract says today.
+        """
+        with np.errstate(invalid="ignore"):
+            return bool(
+                np.isfinite(matrix).all() and (matrix > 0).all() and (matrix <= _MAXIMA).all()
+            )
+
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """Class probabilities in SPECIES order for a checked matrix (``feature_matrix``'s).
 

@@ -79,10 +79,15 @@ class ObservedModel:
             self._observe_safely(request, lambda: _scored_values(data), answers)
         return answers
 
-    def score_plain(self, matrix: np.ndarray) -> bytes:
-        """The JSON answer MLflow's app gives for a plain request's checked matrix (fast_path.py)."""
+    def score_plain(self, matrix: np.ndarray) -> bytes | None:
+        """The JSON answer MLflow's app gives for a plain request's matrix (fast_path.py).
+
+        None when the model's own bounds refuse a value: MLflow's handler then answers
+        (and the model refuses it there, with its message).
+        """
         classifier = self._classifier
-        assert classifier is not None, "score_plain needs scores_plain"
+        if classifier is None or not classifier.accepts(matrix):
+            return None
         scored = Scored.of(classifier.probabilities(matrix))
         request = current_request.get()
         if request is not None:
@@ -120,7 +125,7 @@ def _classifier(model: Any) -> Any:
         found = model.unwrap_python_model()
     except Exception:  # another flavour (plain sklearn), or not a pyfunc at all
         return None
-    needs = ("probabilities", "model_version")  # a version logged before them lacks both
+    needs = ("accepts", "probabilities", "model_version")  # older versions lack them
     return found if all(hasattr(found, name) for name in needs) else None
 
 

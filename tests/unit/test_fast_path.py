@@ -192,3 +192,32 @@ def test_everything_else_and_a_failing_plain_path_go_to_mlflows_handler(metrics)
     off = ServingLayer(handler(seen), lambda: "3", metrics)  # --mlflow-handler-only
     assert serve(off, split([SETOSA])).json() == {"predictions": "from mlflow"}
     assert len(seen) == 3
+
+
+class Classifier:
+    """A registered version's classifier with narrower bounds than the server's contract."""
+
+    model_version = "2"
+
+    def accepts(self, matrix):
+        return bool((matrix[:, 2] <= 5.0).all())  # petal length at most 5 cm
+
+    def probabilities(self, matrix):
+        return np.tile([0.7, 0.2, 0.1], (len(matrix), 1))
+
+
+class Loaded:
+    def unwrap_python_model(self):
+        return Classifier()
+
+
+def test_the_models_own_bounds_decide_and_a_value_it_refuses_goes_to_mlflows_handler():
+    from iris_ml.observed_model import ObservedModel
+
+    observed = ObservedModel(Loaded(), "2")
+    assert observed.scores_plain
+    assert (
+        json.loads(observed.score_plain(np.array([SETOSA])))["predictions"][0]["species"]
+        == "setosa"
+    )
+    assert observed.score_plain(np.array([[5.1, 3.5, 6.0, 2.0]])) is None  # petal 6.0 > 5.0
