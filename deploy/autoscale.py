@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from deploy.settings import SPEC_DIR, SettingsError
+from .settings import SPEC_DIR, SettingsError
 
 AUTOSCALE_SPEC = "autoscale.yml"
 CPU_METRIC = "CpuUtilizationPercentage"  # a managed online deployment's metric (Azure Monitor)

@@ -14,186 +14,27 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from deploy.plan import EndpointState, PlanError, plan_deploy
-from deploy.settings import SPEC_DIR, AzureSettings, SettingsError, resolve_settings
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
+from .plan import EndpointState, PlanError, plan_deploy
+from .settings import AzureSettings, SettingsError, resolve_settings
+from .specs import validate_specs
+from .workspace import (
+    gate_outcome,
+    make_ml_client,
+    make_monitor_client,
+    resolve_champion,
+    workspace_tracking_uri,
+)
+
+if TYPE_CHECKING:
+    from .orchestrate import Deployer
+
 EXIT_OK, EXIT_ERROR, EXIT_SETTINGS, EXIT_ROLLED_BACK, EXIT_NOT_PROMOTED = 0, 1, 2, 3, 4
-
-
-def validate_specs(spec_dir: Path = SPEC_DIR, endpoint: str | None = None) -> list[str]:
-    """Load every YAML with azure-ai-ml's own loaders (offline) and check our rules. Returns problems."""
-    from azure.ai.ml import load_job, load_online_deployment, load_online_endpoint
-    from marshmallow.exceptions import ValidationError
-
-    from deploy.autoscale import load_rules
-    from deploy.plan import COLOURS, check_traffic
-    from deploy.settings import validate_endpoint_name
-
-    problems: list[str] = []
-    loaded: dict[str, Any] = {}
-    for name, loader in (
-        ("endpoint.yml", load_online_endpoint),
-        ("deployment.yml", load_online_deployment),
-        ("train-job.yml", load_job),
-    ):
-        try:
-            loaded[name] = loader(spec_dir / name)
-        except (
-            ValidationError,
-            ValueError,
-            OSError,
-        ) as exc:  # azure-ai-ml's ValidationException is a ValueError
-            problems.append(f"{name}: {str(exc).strip()[:400]}")
-    endpoint_spec = loaded.get("endpoint.yml")
-    if endpoint_spec is not None:
-        try:
-            validate_endpoint_name(endpoint or endpoint_spec.name)
-        except SettingsError as exc:
-            problems.append(f"endpoint.yml: {exc}")
-        if endpoint_spec.auth_mode not in ("key", "aml_token", "aad_token"):
-            problems.append(f"endpoint.yml: auth_mode {endpoint_spec.auth_mode!r}")
-        try:
-            check_traffic(
-                endpoint_spec.traffic or {}, getattr(endpoint_spec, "mirror_traffic", None) or {}
-            )
-        except PlanError as exc:
-            problems.append(f"endpoint.yml: {exc}")
-    deployment = loaded.get("deployment.yml")
-    if deployment is not None:
-        if deployment.name not in COLOURS:
-            problems.append(
-                f"deployment.yml: name must be one of {COLOURS}, got {deployment.name!r}"
-            )
-        if endpoint_spec is not None and deployment.endpoint_name != endpoint_spec.name:
-            problems.append("deployment.yml: endpoint_name differs from endpoint.yml's name")
-        if deployment.code_configuration is None or deployment.environment is None:
-            problems.append(
-                "deployment.yml: needs code_configuration and environment (no-code MLflow is not supported)"
-            )
-        problems += [f"deployment.yml: {p}" for p in sizing_problems(deployment)]
-        problems += [f"deployment.yml: {p}" for p in collection_problems(deployment)]
-    problems += _monitor_spec_problems(spec_dir)
-    try:
-        load_rules(spec_dir)
-    except SettingsError as exc:
-        problems.append(str(exc))
-    if not (spec_dir / "sample-request.json").is_file():
-        problems.append("sample-request.json is missing")
-    return problems
-
-
-def make_ml_client(settings: AzureSettings) -> Any:
-    from azure.ai.ml import MLClient
-    from azure.identity import DefaultAzureCredential
-
-    settings.require_workspace()
-    return MLClient(
-        DefaultAzureCredential(),
-        settings.subscription_id,
-        settings.resource_group,
-        settings.workspace,
-    )
-
-
-def workspace_tracking_uri(ml_client: Any, settings: AzureSettings) -> str:
-    return ml_client.workspaces.get(settings.workspace).mlflow_tracking_uri
-
-
-def resolve_champion(tracking_uri: str, settings: AzureSettings) -> str:
-    """The same rule training promoted with: the alias, or its tag fallback (iris_ml.registry)."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    from iris_ml.registry import resolve_alias
-
-    try:
-        found = resolve_alias(
-            MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri),
-            settings.model_name,
-            settings.alias,
-        )
-    except MlflowException as exc:  # unreachable or refusing: not "no champion"
-        raise SettingsError(f"cannot read the registry: {exc.message}") from None
-    if found is None:
-        raise SettingsError(
-            f"no version of {settings.model_name} carries '{settings.alias}': train first"
-        )
-    return str(found.version)
-
-
-def _monitor_spec_problems(spec_dir: Path) -> list[str]:
-    from marshmallow.exceptions import ValidationError
-
-    from deploy.monitoring import load_monitor, monitor_problems
-
-    try:
-        schedule = load_monitor("iris-classifier-ep", "blue", "1", spec_dir)
-    except (ValidationError, ValueError, OSError) as exc:
-        return [f"monitor.yml: {str(exc).strip()[:400]}"]
-    except NotImplementedError:  # azure-ai-ml 1.35 fails while describing a bad schedule
-        return ["monitor.yml: refused by azure-ai-ml's schedule loader"]
-    return [f"monitor.yml: {p}" for p in monitor_problems(schedule)]
-
-
-# The collections the scoring script writes to (deploy/azureml/scoring/score.py).
-COLLECTIONS = ("model_inputs", "model_outputs")
-
-
-def collection_problems(deployment: Any) -> list[str]:
-    """The data collector must be on for the collections score.py writes, and the monitor reads."""
-    collector = getattr(deployment, "data_collector", None)
-    collections = getattr(collector, "collections", None) or {}
-    missing = [
-        name
-        for name in COLLECTIONS
-        if str(getattr(collections.get(name), "enabled", "false")).lower() != "true"
-    ]
-    return (
-        [f"data_collector: enable {', '.join(missing)} (score.py collects them)"] if missing else []
-    )
-
-
-def sizing_problems(deployment: Any) -> list[str]:
-    """WORKER_COUNT must match the instance's vCPUs, and the concurrency the workers."""
-    from deploy.settings import INSTANCE_VCPUS
-
-    vcpus = INSTANCE_VCPUS.get(deployment.instance_type)
-    if vcpus is None:
-        return [f"instance_type {deployment.instance_type!r}: add its vCPUs to INSTANCE_VCPUS"]
-    workers = (deployment.environment_variables or {}).get("WORKER_COUNT")
-    problems = []
-    if workers != str(vcpus):
-        problems.append(
-            f"WORKER_COUNT is {workers!r}; {deployment.instance_type} has {vcpus} vCPUs "
-            "(azmlinfsrv runs one worker unless told)"
-        )
-    concurrency = getattr(deployment.request_settings, "max_concurrent_requests_per_instance", None)
-    if concurrency != vcpus:
-        problems.append(
-            f"max_concurrent_requests_per_instance is {concurrency}; match the {vcpus} workers"
-        )
-    return problems
-
-
-def gate_outcome(tracking_uri: str, job_name: str) -> str:
-    """'passed' or 'rejected': the gate tag train.py put on its run.
-
-    In Azure ML a job's name is its MLflow run id. The job command treats train.py's
-    exit 3 (rejected) as success, so a rejection is an outcome here, not a failed job.
-    """
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    try:
-        run = MlflowClient(tracking_uri=tracking_uri).get_run(job_name)
-    except MlflowException as exc:
-        raise SettingsError(f"cannot read the training run {job_name}: {exc.message}") from None
-    return run.data.tags.get("gate", "unknown (the run has no gate tag)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
     p.add_argument("--alias", default=DEFAULT_ALIAS)
     sub = p.add_subparsers(dest="command", required=True)
+    _add_workspace_commands(sub)
+    _add_deploy_command(sub)
+    _add_operations_commands(sub)
+    return p
+
+
+def _add_workspace_commands(sub: Any) -> None:
     sub.add_parser(
         "validate",
         help="load every YAML offline with azure-ai-ml and check names and traffic rules",
@@ -224,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="submit deploy/azureml/train-job.yml and stream its logs")
     train.add_argument("--compute", help="compute cluster (default: the spec's)")
     train.add_argument("--no-stream", action="store_true")
+
+
+def _add_deploy_command(sub: Any) -> None:
     deploy = sub.add_parser(
         "deploy", help="put the champion live on the idle colour (blue/green), with rollback"
     )
@@ -259,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["blue", "green"],
         help="with --dry-run: plan as if this colour were live",
     )
+
+
+def _add_operations_commands(sub: Any) -> None:
     monitor = sub.add_parser(
         "monitor", help="schedule Azure ML model monitoring of the live colour (monitor.yml)"
     )
@@ -275,65 +129,83 @@ def build_parser() -> argparse.ArgumentParser:
         "teardown", help="delete the endpoint and its deployments (stops the cost)"
     )
     teardown.add_argument("--yes", action="store_true", help="required: confirms the deletion")
-    return p
 
 
 def main(
     argv: Sequence[str] | None = None, ml_client: Any = None, monitor_client: Any = None
 ) -> int:
     args = build_parser().parse_args(argv)
-    flags = {
-        "subscription_id": args.subscription_id,
-        "resource_group": args.resource_group,
-        "workspace": args.workspace,
-        "endpoint": args.endpoint,
-        "model_name": args.model_name,
-        "alias": args.alias,
-    }
+    flags = {name: getattr(args, name) for name in SETTING_FLAGS}
     try:
         settings = resolve_settings(flags)
-        if args.command == "validate":
-            problems = validate_specs(endpoint=settings.endpoint)
-            for problem in problems:
-                print(f"INVALID {problem}")
-            print("specs valid" if not problems else f"{len(problems)} problem(s)")
-            return EXIT_SETTINGS if problems else EXIT_OK
-        if args.command == "autoscale" and args.dry_run:
-            return _autoscale_dry_run()
-        if args.command == "monitor" and args.dry_run:
-            return _monitor_dry_run(settings)
-        if args.command == "deploy" and args.dry_run:
-            registry = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-            version = args.version or (
-                resolve_champion(registry, settings)
-                if registry
-                else f"<champion of {settings.model_name}>"
-            )
-            live = args.assume_live
-            state = EndpointState(exists=bool(live), traffic={live: 100} if live else {})
-            plan = plan_deploy(
-                state, version, canary=args.canary, mirror=args.mirror, keep_old=args.keep_old
-            )
-            assumed = f"'{live}' live" if live else "a new endpoint"
-            print(
-                f"Plan for endpoint {settings.endpoint or '<$IRIS_ENDPOINT_NAME>'}, "
-                f"{settings.model_name} version {version} "
-                f"(no credentials used; assuming {assumed}):"
-            )
-            for number, step in enumerate(plan.steps, 1):
-                print(f"  {number}. {step.describe()}")
-            print(
-                "  on any failure once the new colour exists: restore the previous traffic and delete it"
-            )
-            return EXIT_OK
+        offline = _offline_command(args)
+        if offline is not None:
+            return offline(args, settings)
         return _with_client(args, settings, ml_client, monitor_client)
     except (SettingsError, PlanError) as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
 
 
-def _autoscale_dry_run() -> int:
-    from deploy.autoscale import load_rules
+# The global flags resolve_settings reads (with the environment and config.json).
+SETTING_FLAGS = (
+    "subscription_id",
+    "resource_group",
+    "workspace",
+    "endpoint",
+    "model_name",
+    "alias",
+)
+
+Command = Callable[[argparse.Namespace, AzureSettings], int]
+
+
+def _offline_command(args: argparse.Namespace) -> Command | None:
+    """The commands that need no credentials: validate, and every --dry-run."""
+    if args.command == "validate":
+        return _validate
+    if getattr(args, "dry_run", False):
+        dry_runs = {
+            "deploy": _deploy_dry_run,
+            "monitor": _monitor_dry_run,
+            "autoscale": _autoscale_dry_run,
+        }
+        return dry_runs[args.command]
+    return None
+
+
+def _validate(args: argparse.Namespace, settings: AzureSettings) -> int:
+    problems = validate_specs(endpoint=settings.endpoint)
+    for problem in problems:
+        print(f"INVALID {problem}")
+    print("specs valid" if not problems else f"{len(problems)} problem(s)")
+    return EXIT_SETTINGS if problems else EXIT_OK
+
+
+def _deploy_dry_run(args: argparse.Namespace, settings: AzureSettings) -> int:
+    registry = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    version = args.version or (
+        resolve_champion(registry, settings) if registry else f"<champion of {settings.model_name}>"
+    )
+    live = args.assume_live
+    state = EndpointState(exists=bool(live), traffic={live: 100} if live else {})
+    plan = plan_deploy(
+        state, version, canary=args.canary, mirror=args.mirror, keep_old=args.keep_old
+    )
+    assumed = f"'{live}' live" if live else "a new endpoint"
+    print(
+        f"Plan for endpoint {settings.endpoint or '<$IRIS_ENDPOINT_NAME>'}, "
+        f"{settings.model_name} version {version} "
+        f"(no credentials used; assuming {assumed}):"
+    )
+    for number, step in enumerate(plan.steps, 1):
+        print(f"  {number}. {step.describe()}")
+    print("  on any failure once the new colour exists: restore the previous traffic and delete it")
+    return EXIT_OK
+
+
+def _autoscale_dry_run(args: argparse.Namespace, settings: AzureSettings) -> int:
+    from .autoscale import load_rules
 
     rules = load_rules()  # a SettingsError says what is wrong
     print(
@@ -346,16 +218,8 @@ def _autoscale_dry_run() -> int:
     return EXIT_OK
 
 
-def make_monitor_client(settings: AzureSettings) -> Any:
-    from azure.identity import DefaultAzureCredential
-    from azure.mgmt.monitor import MonitorManagementClient
-
-    settings.require_workspace()
-    return MonitorManagementClient(DefaultAzureCredential(), str(settings.subscription_id))
-
-
-def _monitor_dry_run(settings: AzureSettings) -> int:
-    from deploy.monitoring import REFERENCE_DATA, load_monitor, monitor_problems
+def _monitor_dry_run(args: argparse.Namespace, settings: AzureSettings) -> int:
+    from .monitoring import REFERENCE_DATA, load_monitor, monitor_problems
 
     endpoint = settings.endpoint or "<$IRIS_ENDPOINT_NAME>"
     schedule = load_monitor(endpoint, "<live colour>", "<new version>")
@@ -371,66 +235,109 @@ def _monitor_dry_run(settings: AzureSettings) -> int:
     return EXIT_OK
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """What a command that talks to Azure gets: its flags, the settings and the clients."""
+
+    args: argparse.Namespace
+    settings: AzureSettings
+    client: Any
+    deployer: Deployer
+    monitor_client: Any = None
+
+
 def _with_client(
     args: argparse.Namespace, settings: AzureSettings, ml_client: Any, monitor_client: Any
 ) -> int:
-    from deploy.orchestrate import Deployer, DeployError
+    from .orchestrate import Deployer, DeployError
 
-    if args.command in ("deploy", "autoscale", "monitor", "status", "logs", "teardown"):
+    if args.command != "train" and args.command != "tracking-uri":
         settings.require_endpoint()
     client = ml_client or make_ml_client(settings)
-    deployer = Deployer(client, settings)
+    ws = Workspace(args, settings, client, Deployer(client, settings), monitor_client)
     try:
-        if args.command == "tracking-uri":
-            print(workspace_tracking_uri(client, settings))
-        elif args.command == "train":
-            job = deployer.submit_training(compute=args.compute)
-            print(f"Submitted job {job.name}: {getattr(job, 'studio_url', '')}")
-            if not args.no_stream:
-                client.jobs.stream(job.name)
-                gate = gate_outcome(workspace_tracking_uri(client, settings), job.name)
-                print(f"Gate: {gate}")
-                if gate != "passed":
-                    print("Nothing to deploy: the champion did not change.")
-                    return EXIT_NOT_PROMOTED
-        elif args.command == "autoscale":
-            from deploy.autoscale import load_rules
-
-            rules = load_rules()
-            deployer.autoscale(monitor_client or make_monitor_client(settings), rules)
-            print(f"Autoscale on: {rules.minimum}-{rules.maximum} instances by CPU")
-        elif args.command == "monitor":
-            schedule = deployer.create_monitor()
-            trigger = schedule.trigger
-            print(
-                f"Schedule {schedule.name}: drift checks every {trigger.interval} {trigger.frequency}"
-            )
-        elif args.command == "deploy":
-            version = args.version or resolve_champion(
-                workspace_tracking_uri(client, settings), settings
-            )
-            plan = deployer.plan(
-                version, canary=args.canary, mirror=args.mirror, keep_old=args.keep_old
-            )
-            print(
-                f"Deploying {settings.model_name} version {version}: live={plan.live or 'none'}, new={plan.new}"
-            )
-            deployer.execute(plan)
-            status = deployer.status()
-            print(f"Live: {status['traffic']} at {status['scoring_uri']}")
-        elif args.command == "status":
-            print(json.dumps(deployer.status(), indent=2))
-        elif args.command == "logs":
-            print(deployer.logs(args.colour, args.lines))
-        elif args.command == "teardown":
-            if not args.yes:
-                print(
-                    "deploy: teardown deletes the endpoint; pass --yes to confirm", file=sys.stderr
-                )
-                return EXIT_SETTINGS
-            deployer.teardown()
-            print(f"Deleted endpoint {settings.endpoint}")
+        return ONLINE_COMMANDS[args.command](ws)
     except DeployError as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return EXIT_ROLLED_BACK if exc.rolled_back else EXIT_ERROR
+
+
+def _tracking_uri(ws: Workspace) -> int:
+    print(workspace_tracking_uri(ws.client, ws.settings))
     return EXIT_OK
+
+
+def _train(ws: Workspace) -> int:
+    job = ws.deployer.submit_training(compute=ws.args.compute)
+    print(f"Submitted job {job.name}: {getattr(job, 'studio_url', '')}")
+    if ws.args.no_stream:
+        return EXIT_OK
+    ws.client.jobs.stream(job.name)
+    gate = gate_outcome(workspace_tracking_uri(ws.client, ws.settings), job.name)
+    print(f"Gate: {gate}")
+    if gate != "passed":
+        print("Nothing to deploy: the champion did not change.")
+        return EXIT_NOT_PROMOTED
+    return EXIT_OK
+
+
+def _autoscale(ws: Workspace) -> int:
+    from .autoscale import load_rules
+
+    rules = load_rules()
+    ws.deployer.autoscale(ws.monitor_client or make_monitor_client(ws.settings), rules)
+    print(f"Autoscale on: {rules.minimum}-{rules.maximum} instances by CPU")
+    return EXIT_OK
+
+
+def _monitor(ws: Workspace) -> int:
+    schedule = ws.deployer.create_monitor()
+    trigger = schedule.trigger
+    print(f"Schedule {schedule.name}: drift checks every {trigger.interval} {trigger.frequency}")
+    return EXIT_OK
+
+
+def _deploy(ws: Workspace) -> int:
+    args, settings = ws.args, ws.settings
+    version = args.version or resolve_champion(
+        workspace_tracking_uri(ws.client, settings), settings
+    )
+    plan = ws.deployer.plan(version, canary=args.canary, mirror=args.mirror, keep_old=args.keep_old)
+    print(
+        f"Deploying {settings.model_name} version {version}: live={plan.live or 'none'}, new={plan.new}"
+    )
+    ws.deployer.execute(plan)
+    status = ws.deployer.status()
+    print(f"Live: {status['traffic']} at {status['scoring_uri']}")
+    return EXIT_OK
+
+
+def _status(ws: Workspace) -> int:
+    print(json.dumps(ws.deployer.status(), indent=2))
+    return EXIT_OK
+
+
+def _logs(ws: Workspace) -> int:
+    print(ws.deployer.logs(ws.args.colour, ws.args.lines))
+    return EXIT_OK
+
+
+def _teardown(ws: Workspace) -> int:
+    if not ws.args.yes:
+        print("deploy: teardown deletes the endpoint; pass --yes to confirm", file=sys.stderr)
+        return EXIT_SETTINGS
+    ws.deployer.teardown()
+    print(f"Deleted endpoint {ws.settings.endpoint}")
+    return EXIT_OK
+
+
+ONLINE_COMMANDS: dict[str, Callable[[Workspace], int]] = {
+    "tracking-uri": _tracking_uri,
+    "train": _train,
+    "autoscale": _autoscale,
+    "monitor": _monitor,
+    "deploy": _deploy,
+    "status": _status,
+    "logs": _logs,
+    "teardown": _teardown,
+}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deploy.settings import SPEC_DIR
+from .settings import SPEC_DIR
 
 MONITOR_SPEC = "monitor.yml"
 REFERENCE_DATA = "iris-training"

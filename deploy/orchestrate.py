@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.plan import DeployPlan, EndpointState, Step, plan_deploy
-from deploy.settings import SPEC_DIR, AzureSettings
 from iris_ml.contract import SPECIES, SPECIES_KEY
+
+from .plan import DeployPlan, EndpointState, Step, plan_deploy
+from .settings import SPEC_DIR, AzureSettings
 
 SAMPLE_REQUEST = SPEC_DIR / "sample-request.json"
 # The sample holds one textbook flower per species, in this order.
@@ -172,7 +173,7 @@ class Deployer:
         from azure.ai.ml.constants import AssetTypes
         from azure.ai.ml.entities import Data
 
-        from deploy.monitoring import (
+        from .monitoring import (
             REFERENCE_DATA,
             load_monitor,
             monitor_problems,
@@ -200,7 +201,7 @@ class Deployer:
 
     def autoscale(self, monitor_client: Any, rules: Any) -> Any:
         """Apply the CPU rules to the live colour through Azure Monitor's autoscale settings."""
-        from deploy.autoscale import autoscale_setting, setting_name
+        from .autoscale import autoscale_setting, setting_name
 
         self.settings.require_workspace()  # the setting lives in the workspace's resource group
         colour = self._live_colour("autoscale")

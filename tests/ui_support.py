@@ -32,8 +32,8 @@ def chromium_path() -> str | None:
 @contextlib.contextmanager
 def launched_ui(scoring_url: str, tmp_path: Path) -> Iterator[str]:
     """The app built by ui.app.build_app, launched on a free port; yields its URL."""
+    from iris_ml_ui.app import build_app
     from score_client import ScoringClient
-    from ui.app import build_app
 
     port = procs.free_port()
     client = ScoringClient(scoring_url, max_retries=0, timeout=10)

@@ -20,23 +20,23 @@ if missing:
 
 @pytest.fixture(scope="module")
 def ml_client():
-    from deploy.cli import make_ml_client
-    from deploy.settings import resolve_settings
+    from iris_ml_deploy.settings import resolve_settings
+    from iris_ml_deploy.workspace import make_ml_client
 
     return make_ml_client(resolve_settings({}))
 
 
 def test_workspace_tracking_uri_is_azureml(ml_client):
-    from deploy.cli import workspace_tracking_uri
-    from deploy.settings import resolve_settings
+    from iris_ml_deploy.settings import resolve_settings
+    from iris_ml_deploy.workspace import workspace_tracking_uri
 
     uri = workspace_tracking_uri(ml_client, resolve_settings({}))
     assert uri.startswith("azureml://")
 
 
 def test_champion_resolves_in_the_workspace_registry(ml_client):
-    from deploy.cli import resolve_champion, workspace_tracking_uri
-    from deploy.settings import resolve_settings
+    from iris_ml_deploy.settings import resolve_settings
+    from iris_ml_deploy.workspace import resolve_champion, workspace_tracking_uri
 
     settings = resolve_settings({})
     version = resolve_champion(workspace_tracking_uri(ml_client, settings), settings)
@@ -49,8 +49,8 @@ def test_the_workspace_refuses_what_the_azure_shaped_server_refuses(ml_client):
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from deploy.cli import workspace_tracking_uri
-    from deploy.settings import resolve_settings
+    from iris_ml_deploy.settings import resolve_settings
+    from iris_ml_deploy.workspace import workspace_tracking_uri
 
     settings = resolve_settings({})
     uri = workspace_tracking_uri(ml_client, settings)

@@ -137,7 +137,7 @@ def test_score_client_works_against_azmlinfsrv(azure_server):
 
 
 def test_ui_handlers_work_against_azmlinfsrv(azure_server, tmp_path):
-    from ui.app import predict_one, score_file, status_text
+    from iris_ml_ui.app import predict_one, score_file, status_text
 
     base, _ = azure_server
     with ScoringClient(base + "/score") as client:

@@ -19,7 +19,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def deploy_dry_run(tracking_uri: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "deploy", "deploy", "--dry-run", "--tracking-uri", tracking_uri],
+        [
+            sys.executable,
+            "-m",
+            "iris_ml_deploy",
+            "deploy",
+            "--dry-run",
+            "--tracking-uri",
+            tracking_uri,
+        ],
         env=procs.base_env(),
         capture_output=True,
         text=True,
@@ -86,7 +94,15 @@ def test_a_registry_that_fails_is_an_error_not_no_champion(tracking_server):
     with azure_shaped(tracking_server) as azure:
         pass  # the proxy is gone: its port now refuses connections
     result = subprocess.run(
-        [sys.executable, "-m", "deploy", "deploy", "--dry-run", "--tracking-uri", azure.url],
+        [
+            sys.executable,
+            "-m",
+            "iris_ml_deploy",
+            "deploy",
+            "--dry-run",
+            "--tracking-uri",
+            azure.url,
+        ],
         env=procs.base_env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0"),
         capture_output=True,
         text=True,

@@ -186,7 +186,7 @@ def test_score_client_cli(served_champion, tmp_path, entry):
 @pytest.mark.parametrize("entry", REJECTED, ids=[e["name"] for e in REJECTED])
 def test_ui_handlers(served_champion, tmp_path, entry):
     """The batch handler reports the bad rows by line (or refuses the file) and never crashes."""
-    from ui.app import score_file
+    from iris_ml_ui.app import score_file
 
     rows = rows_of(entry)
     src = tmp_path / "in.csv"

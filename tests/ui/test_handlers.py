@@ -7,9 +7,8 @@ import httpx
 import pytest
 
 from iris_ml.contract import FEATURE_NAMES
-from score_client import ScoringClient
-from ui import UISettings
-from ui.app import (
+from iris_ml_ui import UISettings
+from iris_ml_ui.app import (
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_ROWS,
     VIEW_ROWS,
@@ -20,6 +19,7 @@ from ui.app import (
     score_file,
     status_text,
 )
+from score_client import ScoringClient
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 

@@ -6,8 +6,9 @@ import shutil
 import pytest
 import yaml
 
-from deploy.cli import main, validate_specs
-from deploy.settings import SPEC_DIR
+from iris_ml_deploy.cli import main
+from iris_ml_deploy.settings import SPEC_DIR
+from iris_ml_deploy.specs import validate_specs
 from tests.unit.test_project_files import lock_pins
 
 

@@ -4,16 +4,16 @@ import json
 
 import pytest
 
-from deploy.cli import main
-from deploy.orchestrate import (
+from iris_ml_deploy.cli import main
+from iris_ml_deploy.orchestrate import (
     Deployer,
     DeployError,
     check_smoke_response,
     load_deployment,
     load_endpoint,
 )
-from deploy.plan import EndpointState, PlanError, check_traffic, plan_deploy
-from deploy.settings import (
+from iris_ml_deploy.plan import EndpointState, PlanError, check_traffic, plan_deploy
+from iris_ml_deploy.settings import (
     SPEC_DIR,
     AzureSettings,
     SettingsError,
@@ -327,7 +327,7 @@ def autoscale(client: FakeMLClient) -> int:
 
 
 def test_autoscale_applies_the_cpu_rules_to_the_live_colour():
-    from deploy.autoscale import CPU_METRIC, load_rules
+    from iris_ml_deploy.autoscale import CPU_METRIC, load_rules
 
     client = live_on_blue()
     assert autoscale(client) == 0

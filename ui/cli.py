@@ -1,0 +1,68 @@
+"""``python -m ui``: serve the Gradio page for an endpoint (``make ui``, ``make demo``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .settings import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_SCORING_URI,
+    MAX_QUEUE,
+    UISettings,
+)
+
+
+def parse_settings(argv: Sequence[str] | None = None) -> UISettings:
+    """Flags first, then $SCORING_URI / $UI_HOST / $UI_PORT, then the defaults."""
+    parser = argparse.ArgumentParser(prog="python -m ui", description=__doc__)
+    parser.add_argument(
+        "--scoring-uri", help=f"endpoint URL (default: $SCORING_URI or {DEFAULT_SCORING_URI})"
+    )
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("UI_HOST", DEFAULT_HOST),
+        help="bind address; anything but 127.0.0.1 exposes the page",
+    )
+    parser.add_argument("--port", type=int, default=int(os.environ.get("UI_PORT", DEFAULT_PORT)))
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    args = parser.parse_args(argv)
+    return UISettings(
+        scoring_uri=args.scoring_uri or os.environ.get("SCORING_URI") or DEFAULT_SCORING_URI,
+        host=args.host,
+        port=args.port,
+        concurrency=args.concurrency,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_settings(argv)
+    # Gradio reads this at import: set it before importing, unless the user chose.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from score_client import CredentialError, ScoringClient
+
+    from .app import MAX_UPLOAD_BYTES, build_app
+
+    try:
+        client = ScoringClient(
+            settings.scoring_uri, concurrency=settings.concurrency
+        )  # key: $SCORING_KEY
+    except (ValueError, CredentialError) as exc:  # a bad setting, or no way to get a token
+        print(f"ui: {exc}", file=sys.stderr)
+        return 2
+    app = build_app(client)
+    app.queue(default_concurrency_limit=settings.concurrency, max_size=MAX_QUEUE)
+    print(f"UI for {client.url} on http://{settings.host}:{settings.port}/", flush=True)
+    app.launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        max_file_size=MAX_UPLOAD_BYTES,
+        footer_links=[],
+        ssr_mode=False,
+        show_error=True,
+    )
+    return 0
