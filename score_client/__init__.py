@@ -20,6 +20,7 @@ Installs with httpx only: no MLflow, scikit-learn, pandas, Gradio or Azure SDK.
 from score_client._client import (
     ClientSettings,
     ScoringClient,
+    Tuning,
     describe_error,
     resolve_settings,
     validate_rows,
@@ -75,6 +76,7 @@ __all__ = [
     "ScoringClient",
     "ScoringError",
     "TableError",
+    "Tuning",
     "UnexpectedResponseError",
     "describe_error",
     "resolve_settings",

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import httpx
@@ -72,19 +72,39 @@ def to_prediction(decoded: Mapping[str, Any]) -> Prediction:
     )
 
 
+class Tuning(TypedDict, total=False):
+    """How ScoringClient sends: keyword arguments of it and of resolve_settings.
+
+    Their defaults and checks live in ClientSettings; mypy holds the two to the same
+    names and types (``ClientSettings(**tuning)``).
+    """
+
+    timeout: float
+    max_retries: int
+    retry_budget: float
+    chunk_size: int
+    concurrency: int
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """Resolved settings: explicit argument, then environment variable, then default."""
 
     url: str
     backend: Backend
-    api_key: str | None
-    deployment: str | None
-    timeout: float
-    max_retries: int
-    retry_budget: float
-    chunk_size: int
-    concurrency: int
+    api_key: str | None = None
+    deployment: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_budget: float = DEFAULT_RETRY_BUDGET
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    concurrency: int = DEFAULT_CONCURRENCY
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.chunk_size <= MAX_ROWS_PER_REQUEST:
+            raise ValueError(f"chunk_size must be within 1..{MAX_ROWS_PER_REQUEST}")
+        if self.concurrency < 1 or self.max_retries < 0 or self.timeout <= 0:
+            raise ValueError("concurrency must be >= 1, max_retries >= 0 and timeout > 0")
 
     def __repr__(self) -> str:  # the key never appears, not even in a traceback's locals
         key = "set" if self.api_key else "none"
@@ -100,12 +120,8 @@ def resolve_settings(
     api_key: str | None = None,
     deployment: str | None = None,
     backend: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    retry_budget: float = DEFAULT_RETRY_BUDGET,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    concurrency: int = DEFAULT_CONCURRENCY,
     environ: Mapping[str, str] | None = None,
+    **tuning: Unpack[Tuning],
 ) -> ClientSettings:
     env = os.environ if environ is None else environ
     url = url or env.get(URL_ENV)
@@ -114,20 +130,12 @@ def resolve_settings(
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
     chosen = BACKENDS[backend] if backend else detect_backend(url)
-    if not 1 <= chunk_size <= MAX_ROWS_PER_REQUEST:
-        raise ValueError(f"chunk_size must be within 1..{MAX_ROWS_PER_REQUEST}")
-    if concurrency < 1 or max_retries < 0 or timeout <= 0:
-        raise ValueError("concurrency must be >= 1, max_retries >= 0 and timeout > 0")
     return ClientSettings(
         url=scoring_url(url, chosen),
         backend=chosen,
         api_key=api_key or env.get(KEY_ENV) or None,
         deployment=deployment or env.get(DEPLOYMENT_ENV) or None,
-        timeout=timeout,
-        max_retries=max_retries,
-        retry_budget=retry_budget,
-        chunk_size=chunk_size,
-        concurrency=concurrency,
+        **tuning,
     )
 
 
@@ -166,7 +174,9 @@ class ScoringClient:
     (``*.inference.ml.azure.com``) gets a Microsoft Entra token from ``credential``
     (default: azure-identity's ``DefaultAzureCredential``), renewed before it expires.
     Inputs larger than ``chunk_size`` rows are sent in chunks, ``concurrency`` at a
-    time, and reassembled in input order.
+    time, and reassembled in input order. The keyword settings ``timeout``,
+    ``max_retries``, ``retry_budget``, ``chunk_size`` and ``concurrency`` (``Tuning``)
+    take their defaults from ``ClientSettings``.
     """
 
     def __init__(
@@ -176,26 +186,15 @@ class ScoringClient:
         api_key: str | None = None,
         deployment: str | None = None,
         backend: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        retry_budget: float = DEFAULT_RETRY_BUDGET,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        concurrency: int = DEFAULT_CONCURRENCY,
         credential: TokenCredential | None = None,
         http_client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        **tuning: Unpack[Tuning],
     ) -> None:
         self.settings = resolve_settings(
-            url,
-            api_key=api_key,
-            deployment=deployment,
-            backend=backend,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_budget=retry_budget,
-            chunk_size=chunk_size,
-            concurrency=concurrency,
+            url, api_key=api_key, deployment=deployment, backend=backend, **tuning
         )
+        timeout, concurrency = self.settings.timeout, self.settings.concurrency
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
@@ -376,6 +375,7 @@ def describe_error(exc: ScoringError) -> str:
 __all__ = [
     "ClientSettings",
     "ScoringClient",
+    "Tuning",
     "describe_error",
     "resolve_settings",
     "to_records",
