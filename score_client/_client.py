@@ -251,14 +251,18 @@ class ScoringClient:
             return [[row[name] for name in FEATURE_NAMES] for row in rows[start:end]], (start, end)
 
         results: list[Prediction] = []
-        for decoded in self._score_blocks(map(block, range(0, len(rows), size))):
+        for decoded in self.score_blocks(map(block, range(0, len(rows), size))):
             results.extend(map(to_prediction, decoded))
             if on_progress:
                 on_progress(len(results), len(rows))
         return results
 
-    def _score_blocks(self, blocks: Iterable[Block]) -> Iterator[list[dict[str, Any]]]:
+    def score_blocks(self, blocks: Iterable[Block]) -> Iterator[list[dict[str, Any]]]:
         """Score blocks of validated rows; the decoded predictions of each block, in block order.
+
+        A block is the rows' values in FEATURE_NAMES order, already valid under the
+        contract, and the (start, end) input rows they cover (named in errors). This is
+        the streaming path ``score_csv`` uses; ``predict`` validates rows and calls it.
 
         Up to ``concurrency`` requests are in flight and one more is queued. Blocks are
         pulled from ``blocks`` only as room frees up, so a caller that produces them while

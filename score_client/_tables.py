@@ -3,7 +3,7 @@
 Shared by the CLI and the UI, so both treat bad rows and formula cells alike. A CSV
 is scored as it is read: each block of valid rows goes to the endpoint as soon as
 it is complete, while the next block is being read, so reading, network and
-server overlap (``ScoringClient._score_blocks`` bounds what is in flight).
+server overlap (``ScoringClient.score_blocks`` bounds what is in flight).
 """
 
 from __future__ import annotations
@@ -292,74 +292,108 @@ def _score_rows(
     feature_columns: tuple[int, ...],
 ) -> ScoredTable:
     """Validate each row as it comes, send full blocks, fill in results as they return."""
-    out_columns = [*columns, *answer_names(columns)]
-    cells: list[list[object]] = []
-    errors: list[RowError] = []
-    in_flight: deque[list[int]] = deque()  # input row indices of each block sent, in order
-    chunk_size = client.settings.chunk_size
+    table = TableScoring(columns, feature_columns, stop_at_first_error, on_rows)
+    blocks = table.blocks(rows, client.settings.chunk_size)
+    for predictions in client.score_blocks(blocks):
+        table.answer(predictions)
+        if on_progress:
+            on_progress(table.scored, None)
+    result = table.finish()
+    if on_progress:
+        on_progress(result.scored, len(result.cells))
+    return result
 
-    def blocks() -> Iterator[Block]:
+
+class TableScoring:
+    """One table on its way through the endpoint, in input order.
+
+    ``blocks(rows, size)`` validates the rows as they are read and yields the blocks
+    to send; ``answer(predictions)`` fills in the next block's answers as it comes
+    back (blocks return in the order they were sent); ``finish()`` completes the
+    rows never sent and returns the table. Rows whose answers are all in are handed
+    to ``on_rows`` as soon as every row before them is complete too.
+    """
+
+    def __init__(
+        self,
+        columns: list[str],
+        feature_columns: tuple[int, ...] = (),
+        stop_at_first_error: bool = False,
+        on_rows: RowSink | None = None,
+    ) -> None:
+        self.columns = [*columns, *answer_names(columns)]
+        self.cells: list[list[object]] = []
+        self.errors: list[RowError] = []
+        self.scored = 0
+        self._feature_columns = feature_columns
+        self._stop_at_first_error = stop_at_first_error
+        self._on_rows = on_rows
+        self._in_flight: deque[list[int]] = deque()  # input row indices of each block sent
+        self._final = 0  # rows before this index are complete (and were handed to on_rows)
+        self._versions: dict[object, str] = {}  # the server's version value -> its cell text
+
+    def blocks(self, rows: Iterable[_Row], size: int) -> Iterator[Block]:
         source = iter(rows)
-        start = 0
-        while batch := list(islice(source, chunk_size)):
-            indices = range(start, start + len(batch))
-            start += len(batch)
-            cells.extend(row for row, _, _ in batch)
+        while batch := list(islice(source, size)):
+            start = len(self.cells)
+            self.cells.extend(row for row, _, _ in batch)
             values = [v for _, v, _ in batch]
             if are_valid_rows(values):  # the usual case, checked for the whole batch at once
-                block, sent = values, list(indices)
+                block, sent = values, list(range(start, start + len(batch)))
             else:
-                block, sent = [], []
-                for index, (_, row_values, line) in zip(indices, batch, strict=True):
-                    problems = _problems(row_values)
-                    if problems:
-                        errors.extend(RowError(index, c, p, line) for c, p in problems)
-                        text = "; ".join(f"{c}: {p}" if c else p for c, p in problems)
-                        cells[index].extend([*_EMPTY_RESULT[:-1], text])
-                    else:
-                        block.append(list(map(float, row_values)))  # type: ignore[arg-type]
-                        sent.append(index)
-            if block and not (stop_at_first_error and errors):
-                in_flight.append(sent)
+                block, sent = self._valid_rows_of(batch, start)
+            if block and not (self._stop_at_first_error and self.errors):
+                self._in_flight.append(sent)
                 yield block, (sent[0], sent[-1] + 1)  # type: ignore[misc]
 
-    final = 0  # rows before this index are complete (and were handed to on_rows)
+    def _valid_rows_of(self, batch: list[_Row], start: int) -> tuple[list[Any], list[int]]:
+        """The batch's valid rows and their indices; each bad row gets its error cells now."""
+        block: list[Any] = []
+        sent: list[int] = []
+        for index, (_, row_values, line) in enumerate(batch, start):
+            problems = _problems(row_values)
+            if problems:
+                self.errors.extend(RowError(index, c, p, line) for c, p in problems)
+                text = "; ".join(f"{c}: {p}" if c else p for c, p in problems)
+                self.cells[index].extend([*_EMPTY_RESULT[:-1], text])
+            else:
+                block.append(list(map(float, row_values)))  # type: ignore[arg-type]
+                sent.append(index)
+        return block, sent
 
-    def hand_over(upto: int) -> None:  # upto only grows: blocks return in input order
-        nonlocal final
-        if on_rows and upto > final:
-            on_rows(out_columns, cells[final:upto])
-        final = upto
-
-    scored = 0
-    versions: dict[object, str] = {}  # the server's version value -> its cell text
-    for predictions in client._score_blocks(blocks()):
-        indices = in_flight.popleft()
+    def answer(self, predictions: Sequence[Mapping[str, Any]]) -> None:
+        """The answers of the oldest block in flight, as decode_predictions checked them."""
+        indices = self._in_flight.popleft()
         for index, prediction in zip(indices, predictions, strict=True):
             probabilities = prediction[PROBABILITIES_KEY]
             version = prediction.get(MODEL_VERSION_KEY)
-            if version not in versions:
-                versions[version] = str(version or "")
-            cells[index].extend(
+            if version not in self._versions:
+                self._versions[version] = str(version or "")
+            self.cells[index].extend(
                 [
                     prediction[SPECIES_KEY],  # one of SPECIES: decode_predictions checked
                     *[probabilities[s] for s in SPECIES],  # as the server wrote them
-                    versions[version],
+                    self._versions[version],
                     "",
                 ]
             )
-        scored += len(indices)
-        hand_over(indices[-1] + 1)
-        if on_progress:
-            on_progress(scored, None)
-    if stop_at_first_error and errors:  # valid rows after the first error were never sent
-        for row in cells:
-            if len(row) < len(out_columns):
-                row.extend(_EMPTY_RESULT)
-    hand_over(len(cells))
-    if on_progress:
-        on_progress(scored, len(cells))
-    return ScoredTable(out_columns, cells, errors, scored, feature_columns)
+        self.scored += len(indices)
+        self._hand_over(indices[-1] + 1)
+
+    def finish(self) -> ScoredTable:
+        if self._stop_at_first_error and self.errors:  # later valid rows were never sent
+            for row in self.cells:
+                if len(row) < len(self.columns):
+                    row.extend(_EMPTY_RESULT)
+        self._hand_over(len(self.cells))
+        return ScoredTable(
+            self.columns, self.cells, self.errors, self.scored, self._feature_columns
+        )
+
+    def _hand_over(self, upto: int) -> None:  # upto only grows: blocks return in input order
+        if self._on_rows and upto > self._final:
+            self._on_rows(self.columns, self.cells[self._final : upto])
+        self._final = upto
 
 
 def _problems(values: list[object] | str) -> list[tuple[str | None, str]]:

@@ -13,11 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from iris_ml.contract import SPECIES
 from score_client import BadRequestError, TableError, UnexpectedResponseError
 from score_client._backends import decode_predictions
 from score_client._tables import (
     RESULT_COLUMNS,
     CsvWriter,
+    TableScoring,
     score_csv,
     score_records,
     to_csv_text,
@@ -466,3 +468,38 @@ def test_plain_rows_are_joined_and_rows_needing_quotes_or_numbers_are_not():
     assert unquoted_csv([["a", 'say "hi"']]) is None
     assert unquoted_csv([["a", "two\nlines"]]) is None
     assert unquoted_csv([["a", 5.1]]) is None
+
+
+def answers_for(block):
+    """What decode_predictions hands back for a block: one checked answer per row."""
+    return [
+        {"species": "setosa", "probabilities": {s: 1 / 3 for s in SPECIES}, "model_version": "7"}
+        for _ in block[0]
+    ]
+
+
+def test_table_scoring_sends_valid_rows_and_hands_rows_over_in_input_order():
+    handed = []
+    table = TableScoring(["id"], on_rows=lambda columns, rows: handed.extend(r[0] for r in rows))
+    good, bad = [5.1, 3.5, 1.4, 0.2], [5.1, 3.5, -1.0, 0.2]
+    rows = [(["a"], good, 2), (["b"], bad, 3), (["c"], good, 4)]
+    blocks = list(table.blocks(rows, size=2))
+    assert [span for _, span in blocks] == [(0, 1), (2, 3)]  # the bad row is never sent
+    assert [e.row for e in table.errors] == [1] and table.errors[0].line == 3
+    table.answer(answers_for(blocks[0]))
+    assert handed == ["a"]  # "b", refused, is handed over with the next answer
+    table.answer(answers_for(blocks[1]))
+    result = table.finish()
+    assert handed == ["a", "b", "c"] and result.scored == 2
+    assert [row[1] for row in result.cells] == ["setosa", "", "setosa"]
+    assert result.columns[:2] == ["id", "species"] and result.cells[2][-2:] == ["7", ""]
+
+
+def test_table_scoring_stops_sending_after_the_first_bad_row_when_asked():
+    table = TableScoring(["id"], stop_at_first_error=True)
+    good, bad = [5.1, 3.5, 1.4, 0.2], "expected an object"
+    blocks = list(table.blocks([(["a"], bad, None), (["b"], good, None)], size=1))
+    result = table.finish()
+    assert blocks == [] and result.scored == 0
+    assert all(len(row) == len(result.columns) for row in result.cells)
+    assert result.cells[0][-1] == "expected an object" and result.cells[1][1:] == [""] * 6
