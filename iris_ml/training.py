@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,118 +97,149 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
     Each stage's wall time is logged as a metric ``time_<stage>_s``, so where a
     training run spends its time is on record next to what it produced.
     """
-    durations: dict[str, float] = {}
-    notes: list[str] = []
     frame = load_dataset()
     split = split_dataset(frame, settings.test_size, settings.seed)
-    x_train = split.train[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-    x_test = split.test[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-
     with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
-        run_id = run.info.run_id
         mlflow.set_tags({"model_name": settings.model_name, **(tags or {})})
+        stages = _Stages(settings, split, run.info.run_id, Path(tmp))
+        records_inputs = stages.log_inputs(frame)
+        pipeline, estimator_dir = stages.fit_and_save()
+        with stages.timed("evaluate"):
+            _evaluate(records_inputs, estimator_dir, split.test, pipeline, stages.notes)
+        judged = stages.judge(pipeline, run.info.experiment_id)
+        version = stages.register(judged, pipeline, estimator_dir)
+        promoted_by = stages.promote_or_explain(judged, version)
+        stages.record_outcome(judged.decision, version)
+    return TrainResult(
+        run_id=stages.run_id,
+        model_name=settings.model_name,
+        version=version,
+        metrics=judged.candidate,
+        champion_before=str(judged.champion.version) if judged.champion else None,
+        champion_metrics=judged.champion_metrics,
+        decision=judged.decision,
+        promoted_by=promoted_by,
+        notes=tuple(stages.notes),
+    )
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """The candidate against the gate and the current champion, on the same held-out rows."""
+
+    candidate: dict[str, float]
+    champion: Any  # the champion's ModelVersion, or None
+    champion_metrics: dict[str, float] | None
+    decision: GateDecision
+    route: Any  # how this tracking server takes a model (registry.publish_route)
+
+
+class _Stages:
+    """The steps of one training run, sharing its settings, data split, timings and notes."""
+
+    def __init__(self, settings: TrainSettings, split: Any, run_id: str, tmp: Path) -> None:
+        self.settings, self.split, self.run_id, self.tmp = settings, split, run_id, tmp
+        self.x_train = split.train[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+        self.x_test = split.test[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+        self.durations: dict[str, float] = {}
+        self.notes: list[str] = []
+        self.client = MlflowClient()
+
+    def timed(self, stage: str) -> Any:
+        return _timed(self.durations, stage)
+
+    def log_inputs(self, frame: pd.DataFrame) -> bool:
+        """Every training setting, the split's sizes and the dataset; False if inputs are refused."""
         params = {
-            "C": settings.C,
-            "max_iter": settings.max_iter,
-            "test_size": settings.test_size,
-            "seed": settings.seed,
-            "min_accuracy": settings.min_accuracy,
-            "min_f1": settings.min_f1,
-            "max_log_loss": settings.max_log_loss,
-            "tolerance": settings.tolerance,
-            "train_rows": len(split.train),
-            "test_rows": len(split.test),
+            **asdict(self.settings),
+            "train_rows": len(self.split.train),
+            "test_rows": len(self.split.test),
         }
         # `mlflow run` already logged the -P values as typed ("1"); logging our parse of the
         # same text ("1.0") would be a "changing param values" error, so those are kept.
-        already = MlflowClient().get_run(run_id).data.params
+        already = self.client.get_run(self.run_id).data.params
         mlflow.log_params({k: v for k, v in params.items() if k not in already})
         dataset = from_pandas(frame, name="iris", targets=TARGET)
         mlflow.set_tag("dataset_digest", dataset.digest)
-        records_inputs = _log_dataset(dataset, notes)
+        return _log_dataset(dataset, self.notes)
 
-        pipeline = build_pipeline(settings)
-        with _timed(durations, "fit"), warnings.catch_warnings():
+    def fit_and_save(self) -> tuple[Pipeline, Path]:
+        pipeline = build_pipeline(self.settings)
+        with self.timed("fit"), warnings.catch_warnings():
             # An unconverged fit is a legitimate (gated) candidate, not a crash.
             warnings.simplefilter("ignore", category=UserWarning)
-            pipeline.fit(x_train, split.train[TARGET])
-
-        estimator_dir = Path(tmp) / ESTIMATOR_ARTIFACT
-        with _timed(durations, "save_estimator"):
+            pipeline.fit(self.x_train, self.split.train[TARGET])
+        estimator_dir = self.tmp / ESTIMATOR_ARTIFACT
+        with self.timed("save_estimator"):
             mlflow.sklearn.save_model(
                 pipeline,
                 str(estimator_dir),
                 serialization_format="skops",
                 pip_requirements=serving_requirements(),
             )
-        with _timed(durations, "evaluate"):
-            _evaluate(records_inputs, estimator_dir, split.test, pipeline, notes)
+        return pipeline, estimator_dir
 
-        candidate = gate_metrics(split.test[TARGET], pipeline.predict_proba(x_test))
+    def judge(self, pipeline: Pipeline, experiment_id: str) -> _Judged:
+        settings = self.settings
+        candidate = gate_metrics(self.split.test[TARGET], pipeline.predict_proba(self.x_test))
         mlflow.log_metrics({f"gate_{k}": v for k, v in candidate.items()})
-
-        client = MlflowClient()
-        route = _publish_route(client, run.info.experiment_id, notes)
-        with _timed(durations, "score_champion"):
-            champion = registry.resolve_alias(client, settings.model_name, settings.alias)
-            champion_metrics = _champion_metrics(settings, champion, split.test)
+        route = _publish_route(self.client, experiment_id, self.notes)
+        with self.timed("score_champion"):
+            champion = registry.resolve_alias(self.client, settings.model_name, settings.alias)
+            champion_metrics = _champion_metrics(settings, champion, self.split.test)
         if champion_metrics:
             mlflow.log_metrics({f"champion_{k}": v for k, v in champion_metrics.items()})
-
-        decision = decide(
-            default_thresholds(
-                settings.min_accuracy, settings.min_f1, settings.max_log_loss, settings.tolerance
-            ),
-            candidate,
-            champion_metrics,
+        thresholds = default_thresholds(
+            settings.min_accuracy, settings.min_f1, settings.max_log_loss, settings.tolerance
         )
+        decision = decide(thresholds, candidate, champion_metrics)
+        return _Judged(candidate, champion, champion_metrics, decision, route)
 
-        with _timed(durations, "log_and_register"):
-            version = registry.publish_model(
-                route,
-                settings.model_name,
-                _pyfunc_kwargs(estimator_dir, tmp, pipeline, split.test, x_train, split.train),
-                tags={
-                    **{k: f"{v:.4f}" for k, v in candidate.items()},
-                    "run_id": run_id,
-                    "gate": "passed" if decision.promote else "rejected",
-                },
-            ).version
-        version = str(version)  # int from SQL stores, str from REST ones
-        description = ", ".join(f"{k}={v:.4f}" for k, v in candidate.items())
-        client.update_model_version(settings.model_name, version, description=description)
+    def register(self, judged: _Judged, pipeline: Pipeline, estimator_dir: Path) -> str:
+        """Log and register the model (passed or not: a rejected version stays for the record)."""
+        name = self.settings.model_name
+        kwargs = _pyfunc_kwargs(
+            estimator_dir, str(self.tmp), pipeline, self.split.test, self.x_train, self.split.train
+        )
+        tags = {
+            **{k: f"{v:.4f}" for k, v in judged.candidate.items()},
+            "run_id": self.run_id,
+            "gate": _gate_tag(judged.decision),
+        }
+        with self.timed("log_and_register"):
+            registered = registry.publish_model(judged.route, name, kwargs, tags=tags)
+        version = str(registered.version)  # int from SQL stores, str from REST ones
+        self.client.update_model_version(name, version, description=_describe(judged.candidate))
+        return version
 
-        promoted_by = None
-        if decision.promote:
-            by = f"train.py, run {run_id} ({champion_moves.actor()})"
-            reason = f"gate passed: {description}"
-            _, promoted_by = champion_moves.move(
-                client, settings.model_name, settings.alias, version, by, reason
-            )
-        else:
-            client.set_model_version_tag(
-                settings.model_name, version, "gate_reason", decision.summary
-            )
-        mlflow.log_metrics({f"time_{stage}_s": seconds for stage, seconds in durations.items()})
+    def promote_or_explain(self, judged: _Judged, version: str) -> str | None:
+        """Move the alias when the gate passed ("alias" or "tag"); else tag why not (None)."""
+        name, alias = self.settings.model_name, self.settings.alias
+        if not judged.decision.promote:
+            self.client.set_model_version_tag(name, version, "gate_reason", judged.decision.summary)
+            return None
+        by = f"train.py, run {self.run_id} ({champion_moves.actor()})"
+        reason = f"gate passed: {_describe(judged.candidate)}"
+        _, promoted_by = champion_moves.move(self.client, name, alias, version, by, reason)
+        return promoted_by
+
+    def record_outcome(self, decision: GateDecision, version: str) -> None:
+        mlflow.log_metrics({f"time_{stage}_s": s for stage, s in self.durations.items()})
         mlflow.set_tags(
             {
-                "gate": "passed" if decision.promote else "rejected",
+                "gate": _gate_tag(decision),
                 "gate_reason": decision.summary,
                 "registered_version": version,
             }
         )
 
-    return TrainResult(
-        run_id=run_id,
-        model_name=settings.model_name,
-        version=version,
-        metrics=candidate,
-        champion_before=str(champion.version) if champion else None,
-        champion_metrics=champion_metrics,
-        decision=decision,
-        promoted_by=promoted_by,
-        notes=tuple(notes),
-    )
+
+def _gate_tag(decision: GateDecision) -> str:
+    return "passed" if decision.promote else "rejected"
+
+
+def _describe(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
 
 
 def _publish_route(client: MlflowClient, experiment_id: str, notes: list[str]) -> Any:
