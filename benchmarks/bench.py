@@ -41,6 +41,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -266,7 +267,7 @@ class Result:
         return "" if not v or len(v) < 2 else f" ({min(v):.4g}-{max(v):.4g})"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -277,8 +278,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--only", nargs="*", help="configs to run (default: all)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+@dataclass(frozen=True)
+class Bench:
+    """One run's fixed inputs: its scratch folder, registry, load generator and request data."""
+
+    work: Path
+    uri: str
+    loadgen: str
+    duration: int
+    sequential: int
+    rows_10k: np.ndarray
+    csv_100k: Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="iris-bench-"))
     uri = f"sqlite:///{work}/mlflow.db"
     cores = os.cpu_count() or 1
@@ -287,8 +304,30 @@ def main(argv: list[str] | None = None) -> int:
         f"Benchmark on {cores} cores; load generator: {loadgen} (shares the cores with the server)",
         flush=True,
     )
+    train_s = train_champion(work, uri)
+    print(f"mlflow run . --env-manager local: {train_s:.1f} s", flush=True)
+    estimator, estimator_dir = champion_estimator(work, uri)
+    rows_10k, csv_100k = request_data(work)
+    bench = Bench(work, uri, loadgen, args.duration, args.sequential, rows_10k, csv_100k)
+    floor = measure_floor(estimator, rows_10k, args.reps)
+    configs = server_configs(bench, estimator_dir, cores)
+    selected = [c for c in configs if not args.only or c in args.only]
+    results: dict[str, Result] = {name: Result() for name in selected}
+    for rep in range(args.reps):
+        for name in selected:
+            measure_server(bench, name, configs[name], rep, results[name])
+            rps = results[name].values.get("rps_c32", ["-"])[-1]
+            print(f"rep {rep + 1}/{args.reps} {name}: rps@32={rps}", flush=True)
+    report = render(results, floor, train_s, loadgen, cores)
+    print(report)
+    save_results(args.out, report, results, floor, train_s, loadgen, cores)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
 
-    t = time.perf_counter()
+
+def train_champion(work: Path, uri: str) -> float:
+    """`mlflow run .` into a fresh registry; its wall time in seconds."""
+    started = time.perf_counter()
     subprocess.run(
         [str(BIN / "mlflow"), "run", str(REPO), "--env-manager", "local"],
         env=env(uri),
@@ -297,9 +336,14 @@ def main(argv: list[str] | None = None) -> int:
         capture_output=True,
         timeout=900,
     )
-    train_s = time.perf_counter() - t
-    print(f"mlflow run . --env-manager local: {train_s:.1f} s", flush=True)
+    return time.perf_counter() - started
 
+
+def champion_estimator(work: Path, uri: str) -> tuple[object, Path]:
+    """The champion's plain estimator (for the floor and the baselines) and its MLflow folder.
+
+    The seed design's app loads it as a pickle, as the seed project did.
+    """
     code = f"import mlflow.artifacts as a; print(a.download_artifacts('models:/iris-classifier@champion', dst_path={str(work / 'model')!r}))"
     subprocess.run(
         [sys.executable, "-c", code], env=env(uri), check=True, capture_output=True, timeout=300
@@ -311,22 +355,27 @@ def main(argv: list[str] | None = None) -> int:
     (work / "seed").mkdir()
     with open(work / "seed" / "model.pkl", "wb") as pickled:
         pickle.dump(estimator, pickled)
+    return estimator, estimator_dir
 
+
+def request_data(work: Path) -> tuple[np.ndarray, Path]:
+    """10,000 rows for one big request and a 100,000-row CSV for score-client, in range."""
     rng = np.random.default_rng(0)
-    rows_10k = rng.uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], size=(10_000, 4)).round(2)
+    low, high = [4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5]
+    rows_10k = rng.uniform(low, high, size=(10_000, 4)).round(2)
     csv_100k = work / "rows-100k.csv"
     with csv_100k.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
-        w.writerows(
-            rng.uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], size=(100_000, 4))
-            .round(2)
-            .tolist()
-        )
+        w.writerows(rng.uniform(low, high, size=(100_000, 4)).round(2).tolist())
+    return rows_10k, csv_100k
 
+
+def measure_floor(estimator: Any, rows_10k: np.ndarray, reps: int) -> Result:
+    """In-process predict_proba, and what importing MLflow's scoring server alone costs."""
     floor = Result()
     one_row = rows_10k[:1]
-    for _ in range(args.reps):
+    for _ in range(reps):
         t = time.perf_counter()
         for _ in range(2000):
             estimator.predict_proba(one_row)
@@ -337,145 +386,129 @@ def main(argv: list[str] | None = None) -> int:
         seconds, rss = mlflow_import_cost()
         floor.add("mlflow_import_s", seconds)
         floor.add("mlflow_import_rss_mb", rss)
+    return floor
 
-    def serve_cmd(port: int, workers: int, model: str | None = None, *extra: str) -> list[str]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "iris_ml.serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            *extra,
-        ]
-        return cmd + (["--model-path", model] if model else [])
+
+@dataclass(frozen=True)
+class Config:
+    """How to start one configuration, and where it answers."""
+
+    cmd: list[str]
+    env: dict[str, str]
+    port: int
+
+    @property
+    def azure(self) -> bool:
+        return "azmlinfsrv" in self.cmd[0]
+
+
+def server_configs(bench: Bench, estimator_dir: Path, cores: int) -> dict[str, Config]:
+    work, uri = bench.work, bench.uri
+    ports = {name: free_port() for name in CONFIG_NAMES}
+
+    def serve(name: str, workers: int, *extra: str) -> Config:
+        cmd = [sys.executable, "-m", "iris_ml.serve", "--port", str(ports[name])]
+        return Config([*cmd, "--workers", str(workers), *extra], env(uri), ports[name])
 
     # What `make serve` runs: the serving layer with metrics and the payload log at rate 1.0.
     payloads = ("--log-payloads", str(work / "payloads"), "--payload-sample-rate", "1.0")
-
     plain = {"UVICORN_LOOP": "asyncio", "UVICORN_HTTP": "h11"}
-    configs: dict[str, tuple[list[str], dict[str, str]]] = {}
-    ports = {name: free_port() for name in CONFIG_NAMES}
-    configs["project"] = (serve_cmd(ports["project"], 0, None, *payloads), env(uri))
-    # The same server without the layer: MLflow's app module as `mlflow models serve` runs it.
-    configs["project-bare"] = (serve_cmd(ports["project-bare"], 0, None, "--plain"), env(uri))
-    configs["project-handler"] = (
-        serve_cmd(ports["project-handler"], 0, None, *payloads, "--mlflow-handler-only"),
-        env(uri),
-    )
-    configs["project-1w"] = (serve_cmd(ports["project-1w"], 1), env(uri))
-    configs["project-sklearn"] = (
-        serve_cmd(ports["project-sklearn"], 0, str(estimator_dir)),
-        env(uri),
-    )
-    configs["mlflow-default"] = (
-        [
-            str(BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            str(estimator_dir),
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(ports["mlflow-default"]),
-        ],
-        env(uri, **plain),
-    )
-    configs["seed-design"] = (
-        [
-            str(BIN / "uvicorn"),
-            "benchmarks.seed_app.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(ports["seed-design"]),
-        ],
-        env(uri, SEED_MODEL_PATH=str(work / "seed" / "model.pkl"), PYTHONPATH=str(REPO)),
-    )
+    mlflow_serve = [str(BIN / "mlflow"), "models", "serve", "-m", str(estimator_dir)]
+    seed_env = env(uri, SEED_MODEL_PATH=str(work / "seed" / "model.pkl"), PYTHONPATH=str(REPO))
+    configs = {
+        "project": serve("project", 0, *payloads),
+        # The same server without the layer: MLflow's app module as `mlflow models serve` runs it.
+        "project-bare": serve("project-bare", 0, "--plain"),
+        "project-handler": serve("project-handler", 0, *payloads, "--mlflow-handler-only"),
+        "project-1w": serve("project-1w", 1),
+        "project-sklearn": serve("project-sklearn", 0, "--model-path", str(estimator_dir)),
+        "mlflow-default": Config(
+            [*mlflow_serve, "--env-manager", "local", "--host", "127.0.0.1",
+             "--port", str(ports["mlflow-default"])],
+            env(uri, **plain), ports["mlflow-default"],
+        ),
+        "seed-design": Config(
+            [str(BIN / "uvicorn"), "benchmarks.seed_app.app:app", "--host", "127.0.0.1",
+             "--port", str(ports["seed-design"])],
+            seed_env, ports["seed-design"],
+        ),
+    }  # fmt: skip
     # Azure ML mounts the registered model and azmlinfsrv runs the scoring script on it.
     for name, workers in (("azure-1w", 1), ("azure-per-core", cores)):
-        configs[name] = (
+        configs[name] = Config(
             [
                 str(BIN / "azmlinfsrv"), "--entry_script", str(SCORING_SCRIPT),
                 "--model_dir", str(work / "model"), "--port", str(ports[name]),
             ],
             env(uri, AZUREML_MODEL_DIR=str(work / "model"), WORKER_COUNT=str(workers),
                 IRIS_MODEL_VERSION="1"),
+            ports[name],
         )  # fmt: skip
-    selected = [c for c in configs if not args.only or c in args.only]
+    return configs
 
-    results: dict[str, Result] = {name: Result() for name in selected}
-    for rep in range(args.reps):
-        for name in selected:
-            cmd, cmd_env = configs[name]
-            base = f"http://127.0.0.1:{ports[name]}"
-            path, ping = ("/score", "/") if name.startswith("azure") else ("/invocations", "/ping")
-            server = Server(name, cmd, cmd_env, base + path, base + ping)
-            r = results[name]
-            try:
-                server.start(work / f"{name}-{rep}.log")
-                r.add("cold_start_s", server.cold_start_s)
-                time.sleep(1)
-                r.add("rss_idle_mb", group_rss_mb(server.pid))
-                # Sequential: one connection, the next request after each answer. wrk adds
-                # microseconds per request; a Python client adds ~0.4 ms to both sides.
-                if loadgen == "wrk":
-                    one = wrk_load(server.url, 1, args.duration, work)
-                    p50, p99 = one["p50_ms"], one["p99_ms"]
-                else:
-                    p50, p99 = sequential_latency_ms(server.url, args.sequential)
-                r.add("seq_p50_ms", p50)
-                r.add("seq_p99_ms", p99)
-                for c in (8, 32):
-                    load = (
-                        wrk_load(server.url, c, args.duration, work)
-                        if loadgen == "wrk"
-                        else python_load(server.url, c, args.duration)
-                    )
-                    r.add(f"rps_c{c}", load["rps"])
-                    r.add(f"p50_c{c}_ms", load["p50_ms"])
-                    r.add(f"errors_c{c}", load["errors"])
-                r.add("rows_per_s_10k_request", big_request_rows_per_s(server.url, rows_10k))
-                if name == "project":  # score-client speaks the contract; the plain models do not
-                    r.add(
-                        "rows_per_s_cli_100k",
-                        cli_rows_per_s(
-                            server.url.replace("/invocations", ""),
-                            csv_100k,
-                            work / f"out-{name}.csv",
-                        ),
-                    )
-                r.add("rss_after_load_mb", group_rss_mb(server.pid))
-            finally:
-                server.stop()
-            print(
-                f"rep {rep + 1}/{args.reps} {name}: rps@32={r.values.get('rps_c32', ['-'])[-1]}",
-                flush=True,
-            )
 
-    report = render(results, floor, train_s, loadgen, cores)
-    print(report)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.out / f"bench-{stamp}.md").write_text(report)
-    (args.out / f"bench-{stamp}.json").write_text(
-        json.dumps(
-            {
-                "cores": cores,
-                "loadgen": loadgen,
-                "train_s": train_s,
-                "floor": floor.values,
-                "configs": {k: v.values for k, v in results.items()},
-            },
-            indent=2,
+def measure_server(bench: Bench, name: str, config: Config, rep: int, r: Result) -> None:
+    """Start one configuration, measure it under every load, stop it."""
+    base = f"http://127.0.0.1:{config.port}"
+    path, ping = ("/score", "/") if config.azure else ("/invocations", "/ping")
+    server = Server(name, config.cmd, config.env, base + path, base + ping)
+    try:
+        server.start(bench.work / f"{name}-{rep}.log")
+        r.add("cold_start_s", server.cold_start_s)
+        time.sleep(1)
+        r.add("rss_idle_mb", group_rss_mb(server.pid))
+        measure_load(bench, server.url, r)
+        r.add("rows_per_s_10k_request", big_request_rows_per_s(server.url, bench.rows_10k))
+        if name == "project":  # score-client speaks the contract; the plain models do not
+            out = bench.work / f"out-{name}.csv"
+            cli = cli_rows_per_s(server.url.replace("/invocations", ""), bench.csv_100k, out)
+            r.add("rows_per_s_cli_100k", cli)
+        r.add("rss_after_load_mb", group_rss_mb(server.pid))
+    finally:
+        server.stop()
+
+
+def measure_load(bench: Bench, url: str, r: Result) -> None:
+    # Sequential: one connection, the next request after each answer. wrk adds
+    # microseconds per request; a Python client adds ~0.4 ms to both sides.
+    if bench.loadgen == "wrk":
+        one = wrk_load(url, 1, bench.duration, bench.work)
+        p50, p99 = one["p50_ms"], one["p99_ms"]
+    else:
+        p50, p99 = sequential_latency_ms(url, bench.sequential)
+    r.add("seq_p50_ms", p50)
+    r.add("seq_p99_ms", p99)
+    for c in (8, 32):
+        load = (
+            wrk_load(url, c, bench.duration, bench.work)
+            if bench.loadgen == "wrk"
+            else python_load(url, c, bench.duration)
         )
-    )
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
+        r.add(f"rps_c{c}", load["rps"])
+        r.add(f"p50_c{c}_ms", load["p50_ms"])
+        r.add(f"errors_c{c}", load["errors"])
+
+
+def save_results(
+    out: Path,
+    report: str,
+    results: dict[str, Result],
+    floor: Result,
+    train_s: float,
+    loadgen: str,
+    cores: int,
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"bench-{stamp}.md").write_text(report)
+    figures = {
+        "cores": cores,
+        "loadgen": loadgen,
+        "train_s": train_s,
+        "floor": floor.values,
+        "configs": {k: v.values for k, v in results.items()},
+    }
+    (out / f"bench-{stamp}.json").write_text(json.dumps(figures, indent=2))
 
 
 CONFIG_NAMES = (
