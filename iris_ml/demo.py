@@ -15,6 +15,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -58,7 +59,7 @@ def _bin(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)  # the venv's, without PATH
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m iris_ml.demo", description=__doc__)
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
@@ -72,25 +73,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--train-args", default="", help="more `mlflow run` arguments, e.g. -P C=0.5"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.train:
-        train = [
-            _bin("mlflow"),
-            "run",
-            ".",
-            "--env-manager",
-            "local",
-            *shlex.split(args.train_args),
-        ]
+        train = [_bin("mlflow"), "run", ".", "--env-manager", "local"]
         try:
-            failed = train_first(train)
+            failed = train_first([*train, *shlex.split(args.train_args)])
         except KeyboardInterrupt:  # Ctrl-C while training: the run stops with it
             print("\nStopped before serving.", file=sys.stderr)
             return 130
         if failed:
             print(f"Not starting the demo: {failed}.", file=sys.stderr)
             return 1
+    return serve_and_show(args)
 
+
+def serve_and_show(args: argparse.Namespace) -> int:
+    """Start the scoring server, then the UI; print where they are; stop both on Ctrl-C."""
     started = time.monotonic()
     scoring_url = f"http://{args.host}:{args.port}/invocations"
     ui_url = f"http://{args.host}:{args.ui_port}/"
@@ -98,45 +100,48 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd += ["--port", str(args.port), "--workers", str(args.workers), "--follow"]
     if args.log_payloads:
         serve_cmd += ["--log-payloads", args.log_payloads]
-    ui_cmd = [sys.executable, "-m", "ui", "--host", args.host, "--port", str(args.ui_port)]
+    # The installed name of ui/, so the demo runs from any folder.
+    ui_cmd = [sys.executable, "-m", "iris_ml_ui", "--host", args.host, "--port", str(args.ui_port)]
     ui_env = {**os.environ, "SCORING_URI": scoring_url}
-
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     procs: list[subprocess.Popen[bytes]] = []
-    stopping = False
-
-    def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    ping_url = scoring_url.replace("/invocations", "/ping")
+    deadline = started + args.ready_timeout
     try:
         procs.append(start_group(serve_cmd))
-        if not _came_up("The scoring server", ping_url, procs, started + args.ready_timeout):
+        if not _came_up(
+            "The scoring server", scoring_url.replace("/invocations", "/ping"), procs, deadline
+        ):
             return 1
         procs.append(start_group(ui_cmd, env=ui_env))
-        if not _came_up("The UI", ui_url, procs, started + args.ready_timeout):
+        if not _came_up("The UI", ui_url, procs, deadline):
             return 1
-        lines = [
-            f"Ready in {time.monotonic() - started:.1f} s",
-            f"  Scoring endpoint: {scoring_url}",
-            f"  UI:               {ui_url}",
-            f"  Metrics:          {scoring_url.replace('/invocations', '/metrics')}",
-        ]
-        if args.log_payloads:
-            lines.append(f"  Payload log:      {args.log_payloads}/ (make monitor reads it)")
-        lines += [f"  Try:              {sample_curl(scoring_url)}", "Press Ctrl-C to stop both."]
-        print("\n" + "\n".join(lines) + "\n", flush=True)
-        while not stopping:
+        print(
+            _ready_text(time.monotonic() - started, scoring_url, ui_url, args.log_payloads),
+            flush=True,
+        )
+        while not stop.wait(0.3):
             if any(p.poll() is not None for p in procs):
                 print("A child process exited; stopping the demo.", file=sys.stderr)
                 return 1
-            time.sleep(0.3)
         return 0
     finally:
         stop_groups(procs, grace=10.0)
         print("Stopped the scoring server and the UI.", flush=True)
+
+
+def _ready_text(seconds: float, scoring_url: str, ui_url: str, payload_dir: str | None) -> str:
+    lines = [
+        f"Ready in {seconds:.1f} s",
+        f"  Scoring endpoint: {scoring_url}",
+        f"  UI:               {ui_url}",
+        f"  Metrics:          {scoring_url.replace('/invocations', '/metrics')}",
+    ]
+    if payload_dir:
+        lines.append(f"  Payload log:      {payload_dir}/ (make monitor reads it)")
+    lines += [f"  Try:              {sample_curl(scoring_url)}", "Press Ctrl-C to stop both."]
+    return "\n" + "\n".join(lines) + "\n"
 
 
 def _came_up(what: str, url: str, procs: list[subprocess.Popen[bytes]], deadline: float) -> bool:

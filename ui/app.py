@@ -214,7 +214,7 @@ def status_text(client: ScoringClient) -> str:
 
 
 def build_app(client: ScoringClient, out_dir: Path | None = None) -> gr.Blocks:
-    """The page, wired to ``client``. Launch it with ``launch()`` (see ``ui.main``)."""
+    """The page, wired to ``client``. Launch it with ``launch()`` (see ``ui.cli.main``)."""
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix="iris-ui-"))
 
     def on_predict(*values: float | None) -> tuple[Any, str, str]:
@@ -235,67 +235,99 @@ def build_app(client: ScoringClient, out_dir: Path | None = None) -> gr.Blocks:
         status = gr.Markdown("Checking the endpoint...", elem_id="status")
         refresh = gr.Button("Check endpoint", size="sm")
         with gr.Tab("One flower"):
-            with gr.Row():
-                # Number boxes, not sliders: a slider's box snaps a typed value into its
-                # range, and the page would then score a flower nobody entered.
-                inputs = [
-                    gr.Number(
-                        value=round(sum(f.typical) / 2, 1),
-                        step=0.1,
-                        label=f"{f.label} (cm)",
-                        info=f"Fisher's flowers: {f.typical[0]}-{f.typical[1]} cm; "
-                        f"accepted: above 0, at most {f.maximum:g}",
-                        elem_id=f.name,
-                    )
-                    for f in FEATURES
-                ]
-            problem = gr.Markdown(elem_id="input-problem")
-            predict = gr.Button("Predict", variant="primary", elem_id="predict")
-            label = gr.Label(num_top_classes=len(SPECIES), label="Species", elem_id="label")
-            detail = gr.Markdown(elem_id="detail")
-            gr.Examples(
-                examples=EXAMPLES,
-                inputs=inputs,
-                label="Textbook flowers (setosa, versicolor, virginica)",
-            )
+            flower = _one_flower_tab()
         with gr.Tab("CSV of flowers"):
-            gr.Markdown(
-                "Upload a CSV (UTF-8, as Excel's *CSV UTF-8* saves it) with a header naming "
-                + ", ".join(f"`{n}`" for n in FEATURE_NAMES)
-                + f" (any order, extra columns kept as they are; at most {MAX_UPLOAD_ROWS} rows). "
-                "Rows with problems are reported by line; the others are scored."
-            )
-            upload = gr.File(label="CSV file", file_types=[".csv"], elem_id="upload")
-            summary = gr.Markdown(elem_id="summary")
-            scored = gr.Dataframe(
-                label="Scored rows", interactive=False, wrap=True, elem_id="scored"
-            )
-            picture = gr.ScatterPlot(
-                x=PICTURE_AXES[0],
-                y=PICTURE_AXES[1],
-                color="species",
-                color_map=SPECIES_COLOURS,
-                x_title="Petal length (cm)",
-                y_title="Petal width (cm)",
-                label="Your flowers by predicted species, over Fisher's 150 in grey",
-                elem_id="picture",
-            )
-            download = gr.File(
-                label="Download the scored CSV (every probability digit; cells that start "
-                "with = + - @ get a leading ' so spreadsheets do not run them as formulas)",
-                interactive=False,
-                elem_id="download",
-            )
-
-        predict.click(
-            on_predict, inputs=inputs, outputs=[label, detail, problem], api_name="predict"
+            batch = _csv_tab()
+        flower.predict.click(
+            on_predict,
+            inputs=flower.inputs,
+            outputs=[flower.label, flower.detail, flower.problem],
+            api_name="predict",
         )
-        upload.upload(
+        batch.upload.upload(
             on_upload,
-            inputs=upload,
-            outputs=[scored, picture, download, summary],
+            inputs=batch.upload,
+            outputs=[batch.scored, batch.picture, batch.download, batch.summary],
             api_name="score_csv",
         )
         refresh.click(on_status, outputs=status, api_name="status")
         app.load(on_status, outputs=status)
     return app
+
+
+@dataclass(frozen=True)
+class _FlowerTab:
+    inputs: list[Any]
+    problem: Any
+    predict: Any
+    label: Any
+    detail: Any
+
+
+def _one_flower_tab() -> _FlowerTab:
+    with gr.Row():
+        # Number boxes, not sliders: a slider's box snaps a typed value into its
+        # range, and the page would then score a flower nobody entered.
+        inputs = [
+            gr.Number(
+                value=round(sum(f.typical) / 2, 1),
+                step=0.1,
+                label=f"{f.label} (cm)",
+                info=f"Fisher's flowers: {f.typical[0]}-{f.typical[1]} cm; "
+                f"accepted: above 0, at most {f.maximum:g}",
+                elem_id=f.name,
+            )
+            for f in FEATURES
+        ]
+    tab = _FlowerTab(
+        inputs=inputs,
+        problem=gr.Markdown(elem_id="input-problem"),
+        predict=gr.Button("Predict", variant="primary", elem_id="predict"),
+        label=gr.Label(num_top_classes=len(SPECIES), label="Species", elem_id="label"),
+        detail=gr.Markdown(elem_id="detail"),
+    )
+    gr.Examples(
+        examples=EXAMPLES,
+        inputs=inputs,
+        label="Textbook flowers (setosa, versicolor, virginica)",
+    )
+    return tab
+
+
+@dataclass(frozen=True)
+class _CsvTab:
+    upload: Any
+    summary: Any
+    scored: Any
+    picture: Any
+    download: Any
+
+
+def _csv_tab() -> _CsvTab:
+    gr.Markdown(
+        "Upload a CSV (UTF-8, as Excel's *CSV UTF-8* saves it) with a header naming "
+        + ", ".join(f"`{n}`" for n in FEATURE_NAMES)
+        + f" (any order, extra columns kept as they are; at most {MAX_UPLOAD_ROWS} rows). "
+        "Rows with problems are reported by line; the others are scored."
+    )
+    return _CsvTab(
+        upload=gr.File(label="CSV file", file_types=[".csv"], elem_id="upload"),
+        summary=gr.Markdown(elem_id="summary"),
+        scored=gr.Dataframe(label="Scored rows", interactive=False, wrap=True, elem_id="scored"),
+        picture=gr.ScatterPlot(
+            x=PICTURE_AXES[0],
+            y=PICTURE_AXES[1],
+            color="species",
+            color_map=SPECIES_COLOURS,
+            x_title="Petal length (cm)",
+            y_title="Petal width (cm)",
+            label="Your flowers by predicted species, over Fisher's 150 in grey",
+            elem_id="picture",
+        ),
+        download=gr.File(
+            label="Download the scored CSV (every probability digit; cells that start "
+            "with = + - @ get a leading ' so spreadsheets do not run them as formulas)",
+            interactive=False,
+            elem_id="download",
+        ),
+    )
