@@ -219,10 +219,35 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_model_options(p.add_argument_group("which model"), d)
+    _add_server_options(p.add_argument_group("server"), d)
+    _add_observability_options(p.add_argument_group("logs"), d)
+    _add_route_options(p.add_argument_group("route (reference and comparison modes)"))
+    return p
+
+
+def _add_model_options(p: argparse._ArgumentGroup, d: ServeSettings) -> None:
     p.add_argument("--model-name", default=d.model_name)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--alias", default=d.alias, help="serve the version this alias names")
     which.add_argument("--version", help="serve this registered version (pinned: no --follow)")
+    p.add_argument(
+        "--model-path", help="serve this local MLflow model folder instead of the registry's alias"
+    )
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="watch the alias; when it moves, load and check the new version, then swap it in",
+    )
+    p.add_argument(
+        "--follow-interval",
+        type=float,
+        default=d.follow_interval,
+        help="seconds between looks at the registry with --follow",
+    )
+
+
+def _add_server_options(p: argparse._ArgumentGroup, d: ServeSettings) -> None:
     p.add_argument(
         "--host",
         default=d.host,
@@ -244,20 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--access-log", action="store_true", help="log one line per request (uvicorn's access log)"
     )
-    p.add_argument(
-        "--model-path", help="serve this local MLflow model folder instead of the registry's alias"
-    )
-    p.add_argument(
-        "--follow",
-        action="store_true",
-        help="watch the alias; when it moves, load and check the new version, then swap it in",
-    )
-    p.add_argument(
-        "--follow-interval",
-        type=float,
-        default=d.follow_interval,
-        help="seconds between looks at the registry with --follow",
-    )
+
+
+def _add_observability_options(p: argparse._ArgumentGroup, d: ServeSettings) -> None:
     p.add_argument(
         "--log-requests",
         action="store_true",
@@ -280,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.payload_max_mb,
         help="payload files each worker keeps, in MB; the oldest go first",
     )
+
+
+def _add_route_options(p: argparse._ArgumentGroup) -> None:
     p.add_argument(
         "--mlflow-handler-only",
         action="store_true",
@@ -295,7 +312,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run `mlflow models serve` itself (keeps the CLI parent process)",
     )
-    return p
 
 
 def _refusal(args: argparse.Namespace) -> str | None:
