@@ -141,3 +141,96 @@ def test_a_collector_that_cannot_be_imported_turns_collection_off_once(
     )
     assert answered == 200 and len(body["predictions"]) == 2
     assert sum("data collection is off" in r.getMessage() for r in caplog.records) == 1
+
+
+SPLIT = {"columns": ["sepal_length"], "data": [[5.1]]}
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"input_data": SPLIT}, {"dataframe_split": SPLIT}),  # Azure's own format
+        (
+            {"input_data": {**SPLIT, "index": [7]}},  # the index Azure's samples carry is dropped
+            {"dataframe_split": SPLIT},
+        ),
+        ({"input_data": [{"a": 1}]}, {"dataframe_records": [{"a": 1}]}),
+        ({"dataframe_split": SPLIT}, {"dataframe_split": SPLIT}),  # MLflow's formats pass through
+        ({"inputs": [[1, 2, 3, 4]]}, {"inputs": [[1, 2, 3, 4]]}),
+    ],
+)
+def test_azure_and_mlflow_bodies_become_one_mlflow_payload(score_module, body, expected):
+    assert score_module.to_mlflow_payload(json.dumps(body).encode(), "application/json") == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "says"),
+    [
+        (b"{}", "text/csv", 415, "send Content-Type: application/json, not 'text/csv'"),
+        (b"{}", "application/json; charset=latin-1", 415, "not charset 'latin-1'"),
+        (b"\xff{}", "application/json", 400, "not UTF-8"),
+        (b"{nope", "application/json", 400, "not valid JSON"),
+        (b"[1, 2]", "application/json", 400, "expected a JSON object"),
+        (b'{"inputs": [], "input_data": []}', None, 400, "exactly one of"),
+        (b'{"input_data": 5}', None, 400, "input_data must be"),
+    ],
+)
+def test_bodies_the_script_refuses_say_why_with_the_right_status(
+    score_module, body, content_type, status, says
+):
+    with pytest.raises(score_module.RequestError) as refused:
+        score_module.to_mlflow_payload(body, content_type)
+    assert refused.value.status == status and says in str(refused.value)
+
+
+def test_a_body_over_the_limit_is_a_413_before_it_is_parsed(score_module):
+    too_big = b" " * (score_module.MAX_BODY_BYTES + 1)
+    with pytest.raises(score_module.RequestError) as refused:
+        score_module.to_mlflow_payload(too_big, "application/json")
+    assert refused.value.status == 413
+
+
+def test_charset_utf8_in_any_spelling_is_accepted(score_module):
+    body = json.dumps({"inputs": [[1]]}).encode()
+    for content_type in ("application/json; charset=UTF-8", 'Application/JSON; charset="utf8"'):
+        assert score_module.to_mlflow_payload(body, content_type) == {"inputs": [[1]]}
+
+
+@pytest.mark.parametrize(
+    ("path", "version"),
+    [
+        ("/var/azureml-app/azureml-models/iris-classifier/12", "12"),
+        ("/var/azureml-app/azureml-models/iris-classifier/12/model", "12"),
+        ("/var/azureml-app/azureml-models/iris-classifier/latest", None),
+        ("/tmp/model", None),
+    ],
+)
+def test_the_version_is_read_from_azures_mount_path_only(score_module, path, version):
+    from pathlib import Path
+
+    assert score_module.version_from_path(Path(path)) == version
+
+
+def test_the_model_folder_is_found_at_the_root_or_one_level_down(score_module, tmp_path):
+    nested = tmp_path / "iris-classifier"
+    nested.mkdir()
+    (nested / "MLmodel").write_text("flavors: {}\n")
+    assert score_module.find_model_dir(tmp_path) == nested
+    (tmp_path / "MLmodel").write_text("flavors: {}\n")
+    assert score_module.find_model_dir(tmp_path) == tmp_path
+    with pytest.raises(FileNotFoundError, match="no MLmodel"):
+        score_module.find_model_dir(nested / "empty-but-missing")
+
+
+def test_mlflows_schema_message_keeps_the_reason_not_the_echoed_input(score_module):
+    echoed = "Failed to enforce schema of data '   sepal_length\n0  -1.0' with schema '...'. Error: sepal_length must be > 0"
+    assert score_module.clean_message(echoed) == "sepal_length must be > 0"
+    assert score_module.clean_message("  plain reason ") == "plain reason"
+    assert len(score_module.clean_message("x" * 5000)) == 1000
+
+
+def test_the_callers_request_id_is_kept_first_then_azures_client_id(score_module):
+    assert score_module.request_id_of({"x-request-id": "00123"}) == "00123"
+    assert score_module.request_id_of({"x-ms-client-request-id": "abc"}) == "abc"
+    made_up = score_module.request_id_of({})  # outside azmlinfsrv: a fresh id
+    assert len(made_up) == 32 and made_up != score_module.request_id_of({})

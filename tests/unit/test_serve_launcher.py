@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import pytest
 
@@ -74,3 +76,45 @@ def test_stale_follow_folders_of_dead_servers_are_removed(tmp_path, monkeypatch)
     state = serve.state_dir()
     assert not (parent / "999999999").exists()
     assert state.is_dir() and state.parent == parent
+
+
+def test_the_served_version_reaches_the_model_through_mlflows_serving_config():
+    settings = serve.ServeSettings(keep_alive=75, access_log=True)
+    env = serve.serving_env("12", settings)
+    assert json.loads(env["SERVING_MODEL_CONFIG"]) == {"model_version": "12"}
+    assert (env["UVICORN_TIMEOUT_KEEP_ALIVE"], env["UVICORN_ACCESS_LOG"]) == ("75", "true")
+    # the scripts beside this interpreter come first, whatever PATH says
+    assert env["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
+    assert "SERVING_MODEL_CONFIG" not in serve.serving_env(None, settings)  # a local folder
+
+
+def test_mlflows_cli_command_carries_every_server_setting():
+    settings = serve.ServeSettings(host="0.0.0.0", port=6001, workers=3, timeout=17)
+    argv = serve.mlflow_cli_command(settings, "models:/iris-classifier/4")
+    assert argv[0] == str(serve.Path(sys.executable).parent / "mlflow")
+    flags = dict(zip(argv[5::2], argv[6::2], strict=True))
+    assert argv[1:5] == ["models", "serve", "-m", "models:/iris-classifier/4"]
+    assert flags == {
+        "--env-manager": "local", "--host": "0.0.0.0", "--port": "6001",
+        "--workers": "3", "--timeout": "17",
+    }  # fmt: skip
+
+
+def test_zero_workers_means_one_per_core(monkeypatch):
+    monkeypatch.setattr(serve.os, "cpu_count", lambda: 6)
+    assert serve.ServeSettings(workers=0).worker_count == 6
+    assert serve.ServeSettings(workers=2).worker_count == 2
+    monkeypatch.setattr(serve.os, "cpu_count", lambda: None)
+    assert serve.ServeSettings(workers=0).worker_count == 1
+
+
+def test_uvicorn_runs_mlflows_app_with_the_same_host_port_workers_and_timeout():
+    settings = serve.ServeSettings(host="127.0.0.1", port=6002, workers=2, timeout=9)
+    argv, env = serve.uvicorn_command(settings, "/cache/model")
+    assert argv[0] == str(serve.Path(sys.executable).parent / "uvicorn")
+    assert argv[-1] == serve.MLFLOW_APP
+    flags = dict(zip(argv[1:-1:2], argv[2:-1:2], strict=True))
+    assert flags == {"--host": "127.0.0.1", "--port": "6002", "--workers": "2"}
+    # MLflow hands the model and the request timeout to its app through the environment
+    assert env["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] == "9"
+    assert env["__pyfunc_model_path__"].endswith("/cache/model")
