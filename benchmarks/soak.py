@@ -69,6 +69,22 @@ class LoadFigures:
             + self.connection_errors
         )
 
+    def count(self, answer: httpx.Response, species: str | None) -> None:
+        """One answer, checked: ``species`` is what a valid request must get; None if invalid."""
+        if answer.status_code >= 500:
+            self.server_5xx += 1
+        elif species is None:
+            if 400 <= answer.status_code < 500:
+                self.invalid_4xx += 1
+            else:
+                self.invalid_accepted += 1
+        elif answer.status_code != 200:
+            self.valid_rejected += 1
+        elif answer.json()["predictions"][0]["species"] != species:
+            self.wrong_species += 1
+        else:
+            self.valid_ok += 1
+
 
 def mixed_load(url: str, seconds: float, connections: int, invalid_every: int = 4) -> LoadFigures:
     """Every `invalid_every`-th request is invalid; each answer is checked, not just counted."""
@@ -99,19 +115,8 @@ def mixed_load(url: str, seconds: float, connections: int, invalid_every: int = 
                     await asyncio.sleep(0.01)
                     continue
                 if r.status_code >= 500:
-                    figures.server_5xx += 1
                     figures.timeline.append((time.monotonic() - started, "5xx"))
-                elif invalid:
-                    if 400 <= r.status_code < 500:
-                        figures.invalid_4xx += 1
-                    else:
-                        figures.invalid_accepted += 1
-                elif r.status_code != 200:
-                    figures.valid_rejected += 1
-                elif r.json()["predictions"][0]["species"] != species:
-                    figures.wrong_species += 1
-                else:
-                    figures.valid_ok += 1
+                figures.count(r, None if invalid else species)
 
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         async with httpx.AsyncClient(timeout=30, limits=limits, headers=JSON_HEADERS) as client:

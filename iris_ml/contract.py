@@ -258,9 +258,7 @@ def _feature_cells(payload: Mapping[str, Any]) -> Iterator[tuple[int, str, objec
     """(row, column, value) of every feature cell, in each of MLflow's JSON formats."""
     split = payload.get("dataframe_split")
     if isinstance(split, dict) and isinstance(split.get("columns"), list):
-        for row, values in enumerate(split.get("data") or []):
-            if isinstance(values, list):
-                yield from _named(row, dict(zip(split["columns"], values, strict=False)))
+        yield from _split_cells(split["columns"], split.get("data") or [])
     for key in JSON_ROW_KEYS[1:]:
         found = payload.get(key)
         if isinstance(found, list):
@@ -268,10 +266,20 @@ def _feature_cells(payload: Mapping[str, Any]) -> Iterator[tuple[int, str, objec
                 if isinstance(record, dict):
                     yield from _named(row, record)
         elif isinstance(found, dict):  # columnar: {"sepal_length": [5.1, ...], ...} or scalars
-            for column in FEATURE_NAMES:
-                values = found.get(column)
-                for row, value in enumerate(values if isinstance(values, list) else [values]):
-                    yield row, column, value
+            yield from _columnar_cells(found)
+
+
+def _split_cells(columns: list[Any], data: Any) -> Iterator[tuple[int, str, object]]:
+    for row, values in enumerate(data):
+        if isinstance(values, list):
+            yield from _named(row, dict(zip(columns, values, strict=False)))
+
+
+def _columnar_cells(found: Mapping[str, Any]) -> Iterator[tuple[int, str, object]]:
+    for column in FEATURE_NAMES:
+        values = found.get(column)
+        for row, value in enumerate(values if isinstance(values, list) else [values]):
+            yield row, column, value
 
 
 def _named(row: int, record: Mapping[Any, Any]) -> Iterator[tuple[int, str, object]]:

@@ -43,8 +43,7 @@ def train_first(command: Sequence[str]) -> str | None:
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        for line in proc.stdout or ():  # always a pipe: stdout=PIPE
             print(line, end="", flush=True)
             rejected = rejected or line.startswith(NOT_PROMOTED)
     if proc.returncode == 0:

@@ -85,7 +85,7 @@ class PayloadLog:
 
     def sampled(self) -> bool:
         rate = self.settings.sample_rate
-        return rate >= 1.0 or (rate > 0 and random.random() < rate)
+        return rate >= 1.0 or (rate > 0 and random.random() < rate)  # noqa: S311  sampling, not secrecy
 
     def submit(self, batch: Batch) -> None:
         """Queue a batch for writing; drop it (counted) if the queue is full. Never blocks."""

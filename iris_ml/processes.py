@@ -79,9 +79,11 @@ def stop_groups(procs: Sequence[subprocess.Popen[bytes]], grace: float = 15.0) -
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
-    """Whether a GET of ``url`` answers 200 now."""
+    """Whether a GET of ``url`` (http or https) answers 200 now."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an HTTP URL: {url!r}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  checked above
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False

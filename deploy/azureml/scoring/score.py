@@ -70,17 +70,7 @@ def to_mlflow_payload(body: bytes, content_type: str | None) -> dict[str, Any]:
     """Decode a request body into one MLflow-format payload, or raise RequestError."""
     if len(body) > MAX_BODY_BYTES:
         raise RequestError(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB", 413)
-    mime, _, parameters = (content_type or "application/json").partition(";")
-    mime = mime.strip().lower()
-    if mime != "application/json":
-        raise RequestError(f"send Content-Type: application/json, not {mime!r}", 415)
-    charset = (
-        parameters.strip().lower().removeprefix("charset=").strip('"')
-        if "charset" in parameters.lower()
-        else "utf-8"
-    )
-    if charset not in ("utf-8", "utf8"):
-        raise RequestError(f"only UTF-8 bodies are accepted, not charset {charset!r}", 415)
+    _check_content_type(content_type)
     try:
         payload = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -95,9 +85,26 @@ def to_mlflow_payload(body: bytes, content_type: str | None) -> dict[str, Any]:
             f"expected exactly one of {[AZURE_KEY, *MLFLOW_KEYS]}, got {sorted(payload)}"
         )
     key = keys[0]
-    if key != AZURE_KEY:
-        return {key: payload[key]}
-    table = payload[AZURE_KEY]
+    return {key: payload[key]} if key != AZURE_KEY else _from_azure_input(payload[AZURE_KEY])
+
+
+def _check_content_type(content_type: str | None) -> None:
+    """JSON in UTF-8 only (no header means JSON, as Azure's samples send it)."""
+    mime, _, parameters = (content_type or "application/json").partition(";")
+    mime = mime.strip().lower()
+    if mime != "application/json":
+        raise RequestError(f"send Content-Type: application/json, not {mime!r}", 415)
+    charset = (
+        parameters.strip().lower().removeprefix("charset=").strip('"')
+        if "charset" in parameters.lower()
+        else "utf-8"
+    )
+    if charset not in ("utf-8", "utf8"):
+        raise RequestError(f"only UTF-8 bodies are accepted, not charset {charset!r}", 415)
+
+
+def _from_azure_input(table: Any) -> dict[str, Any]:
+    """Azure ML's ``input_data`` (split columns/data, or records) as MLflow's own format."""
     if isinstance(table, dict) and "data" in table:
         return {"dataframe_split": {k: table[k] for k in ("columns", "data") if k in table}}
     if isinstance(table, list):
