@@ -119,8 +119,10 @@ retrain-if-drift: setup ## monitor, then train (the gate decides) only when drif
 test: lint ## lint, then the whole suite (browser tests need Chromium: see .ci/run)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Only the folders that hold unit tests: collecting tests/integration imports its modules
+# (about 15 s) just to deselect them.
 test-unit: setup ## only the tests that start no process
-	$(BIN)/pytest -m "not integration and not browser" $(PYTEST_ARGS)
+	$(BIN)/pytest tests/unit tests/ui -m "not integration and not browser" $(PYTEST_ARGS)
 
 test-integration: setup ## the tests that start real processes and the browser
 	$(BIN)/pytest -m "integration or browser" $(PYTEST_ARGS)

@@ -136,3 +136,20 @@ def test_ci_entry_point_parses_and_ends_in_the_readme_test_command():
     ]
     assert commands[-1] == "make test"
     assert "make test" in (REPO / "README.md").read_text()
+
+
+def test_every_test_module_outside_the_unit_tier_folders_is_marked_integration():
+    """`make test-unit` collects only its folders: a test left elsewhere unmarked would run nowhere fast."""
+    recipe = re.search(r"^test-unit:.*\n\t(.+)$", (REPO / "Makefile").read_text(), re.M)
+    assert recipe is not None
+    folders = [w for w in recipe.group(1).split() if w.startswith("tests/")]
+    assert folders == ["tests/unit", "tests/ui"]
+    outside = [
+        p
+        for p in (REPO / "tests").rglob("test_*.py")
+        if not any(p.is_relative_to(REPO / f) for f in folders)
+    ]
+    assert outside  # the integration tier exists
+    for path in outside:
+        text = path.read_text()
+        assert re.search(r"^pytestmark = .*pytest\.mark\.integration", text, re.M), path.name
