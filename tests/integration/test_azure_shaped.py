@@ -17,17 +17,13 @@ from tests.azure_shaped import azure_shaped
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+# `python -m deploy deploy --dry-run` by the package's installed name (tests run anywhere).
+DRY_RUN = [sys.executable, "-m", "iris_ml_deploy", "deploy", "--dry-run", "--tracking-uri"]
+
+
 def deploy_dry_run(tracking_uri: str) -> str:
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "iris_ml_deploy",
-            "deploy",
-            "--dry-run",
-            "--tracking-uri",
-            tracking_uri,
-        ],
+        [*DRY_RUN, tracking_uri],
         env=procs.base_env(),
         capture_output=True,
         text=True,
@@ -94,15 +90,7 @@ def test_a_registry_that_fails_is_an_error_not_no_champion(tracking_server):
     with azure_shaped(tracking_server) as azure:
         pass  # the proxy is gone: its port now refuses connections
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "iris_ml_deploy",
-            "deploy",
-            "--dry-run",
-            "--tracking-uri",
-            azure.url,
-        ],
+        [*DRY_RUN, azure.url],
         env=procs.base_env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0"),
         capture_output=True,
         text=True,
