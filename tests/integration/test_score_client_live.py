@@ -59,12 +59,11 @@ def test_server_side_400_is_surfaced_cleanly(served_champion):
     with ScoringClient(served_champion.base_url, chunk_size=50_000) as client:
         # Chunking keeps each request within the limit: the client succeeds.
         assert len(client.predict(rows)) == 50_001
-    with ScoringClient(served_champion.base_url, chunk_size=50_000, max_retries=0) as client:
-        client.settings = client.settings.__class__(
-            **{**client.settings.__dict__, "chunk_size": 50_001}
-        )
+    with ScoringClient(served_champion.base_url, max_retries=0) as client:
+        # One block past the limit, sent as is: the streaming API does not chunk.
+        values = [[row[name] for name in FEATURE_NAMES] for row in rows]
         with pytest.raises(BadRequestError) as info:
-            client.predict(rows)
+            list(client.score_blocks([(values, (0, len(values)))]))
     assert info.value.status_code == 400
     assert info.value.message == "Invalid input: 50001 rows in one request; the limit is 50000"
 
