@@ -106,8 +106,8 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
         pipeline, estimator_dir = stages.fit_and_save()
         with stages.timed("evaluate"):
             _evaluate(records_inputs, estimator_dir, split.test, pipeline, stages.notes)
-        judged = stages.judge(pipeline, run.info.experiment_id)
-        version = stages.register(judged, pipeline, estimator_dir)
+        judged = stages.judge(pipeline)
+        version = stages.register(judged, pipeline, estimator_dir, run.info.experiment_id)
         promoted_by = stages.promote_or_explain(judged, version)
         stages.record_outcome(judged.decision, version)
     return TrainResult(
@@ -131,7 +131,6 @@ class _Judged:
     champion: Any  # the champion's ModelVersion, or None
     champion_metrics: dict[str, float] | None
     decision: GateDecision
-    route: Any  # how this tracking server takes a model (registry.publish_route)
 
 
 class _Stages:
@@ -179,11 +178,10 @@ class _Stages:
             )
         return pipeline, estimator_dir
 
-    def judge(self, pipeline: Pipeline, experiment_id: str) -> _Judged:
+    def judge(self, pipeline: Pipeline) -> _Judged:
         settings = self.settings
         candidate = gate_metrics(self.split.test[TARGET], pipeline.predict_proba(self.x_test))
         mlflow.log_metrics({f"gate_{k}": v for k, v in candidate.items()})
-        route = _publish_route(self.client, experiment_id, self.notes)
         with self.timed("score_champion"):
             champion = registry.resolve_alias(self.client, settings.model_name, settings.alias)
             champion_metrics = _champion_metrics(settings, champion, self.split.test)
@@ -193,21 +191,29 @@ class _Stages:
             settings.min_accuracy, settings.min_f1, settings.max_log_loss, settings.tolerance
         )
         decision = decide(thresholds, candidate, champion_metrics)
-        return _Judged(candidate, champion, champion_metrics, decision, route)
+        return _Judged(candidate, champion, champion_metrics, decision)
 
-    def register(self, judged: _Judged, pipeline: Pipeline, estimator_dir: Path) -> str:
+    def register(
+        self, judged: _Judged, pipeline: Pipeline, estimator_dir: Path, experiment_id: str
+    ) -> str:
         """Log and register the model (passed or not: a rejected version stays for the record)."""
         name = self.settings.model_name
-        kwargs = _pyfunc_kwargs(
-            estimator_dir, str(self.tmp), pipeline, self.split.test, self.x_train, self.split.train
-        )
+        route = _publish_route(self.client, experiment_id, self.notes)
         tags = {
             **{k: f"{v:.4f}" for k, v in judged.candidate.items()},
             "run_id": self.run_id,
             "gate": _gate_tag(judged.decision),
         }
         with self.timed("log_and_register"):
-            registered = registry.publish_model(judged.route, name, kwargs, tags=tags)
+            kwargs = _pyfunc_kwargs(
+                estimator_dir,
+                str(self.tmp),
+                pipeline,
+                self.split.test,
+                self.x_train,
+                self.split.train,
+            )
+            registered = registry.publish_model(route, name, kwargs, tags=tags)
         version = str(registered.version)  # int from SQL stores, str from REST ones
         self.client.update_model_version(name, version, description=_describe(judged.candidate))
         return version
