@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .settings import SPEC_DIR, SettingsError
+from .plan import COLOURS, PlanError, check_traffic
+from .settings import INSTANCE_VCPUS, SPEC_DIR, SettingsError, validate_endpoint_name
 
 
 def validate_specs(spec_dir: Path = SPEC_DIR, endpoint: str | None = None) -> list[str]:
@@ -53,9 +54,6 @@ def _load_specs(spec_dir: Path) -> tuple[dict[str, Any], list[str]]:
 
 def endpoint_problems(endpoint_spec: Any, endpoint: str | None = None) -> list[str]:
     """A valid name (``endpoint`` overrides the spec's), an auth mode we support, sane traffic."""
-    from .plan import PlanError, check_traffic
-    from .settings import validate_endpoint_name
-
     problems = []
     try:
         validate_endpoint_name(endpoint or endpoint_spec.name)
@@ -73,8 +71,6 @@ def endpoint_problems(endpoint_spec: Any, endpoint: str | None = None) -> list[s
 
 def deployment_problems(deployment: Any, endpoint_spec: Any | None) -> list[str]:
     """A blue/green name, the endpoint's name, our scoring script, sizing and data collection."""
-    from .plan import COLOURS
-
     problems = []
     if deployment.name not in COLOURS:
         problems.append(f"name must be one of {COLOURS}, got {deployment.name!r}")
@@ -121,8 +117,6 @@ def collection_problems(deployment: Any) -> list[str]:
 
 def sizing_problems(deployment: Any) -> list[str]:
     """WORKER_COUNT must match the instance's vCPUs, and the concurrency the workers."""
-    from .settings import INSTANCE_VCPUS
-
     vcpus = INSTANCE_VCPUS.get(deployment.instance_type)
     if vcpus is None:
         return [f"instance_type {deployment.instance_type!r}: add its vCPUs to INSTANCE_VCPUS"]
