@@ -49,6 +49,18 @@ class Proc:
         except NotReady as exc:
             raise RuntimeError(f"{exc}:\n{self.output()[-3000:]}") from None
 
+    def wait_output(self, text: str, count: int, timeout: float = 120.0) -> None:
+        """Until ``text`` has appeared ``count`` times in the child's output."""
+        try:
+            wait_until(
+                lambda: self.output().count(text) >= count,
+                [self.popen],
+                timeout,
+                f"{text!r} x{count}",
+            )
+        except NotReady as exc:
+            raise RuntimeError(f"{exc}:\n{self.output()[-3000:]}") from None
+
     def stop(self, grace: float = 15.0) -> None:
         stop_groups([self.popen], grace)
         self._out.close()
@@ -92,6 +104,9 @@ def serve(
     base = f"http://127.0.0.1:{port}"
     try:
         proc.wait_http(base + "/ping", timeout=180)
+        # /ping answers once one worker is up; tests that count per worker need them all.
+        workers = int(extra[extra.index("--workers") + 1]) if "--workers" in extra else 1
+        proc.wait_output("Application startup complete.", workers, timeout=180)
     except BaseException:
         proc.stop()
         raise
