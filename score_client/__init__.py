@@ -18,6 +18,7 @@ Installs with httpx only: no MLflow, scikit-learn, pandas, Gradio or Azure SDK.
 """
 
 from score_client._client import (
+    Block,
     ClientSettings,
     ScoringClient,
     Tuning,
@@ -59,6 +60,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "Block",
     "ClientSettings",
     "CredentialError",
     "CsvWriter",

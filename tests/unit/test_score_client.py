@@ -374,3 +374,23 @@ def test_error_message_reads_json_and_text():
     assert error_message(b"plain", "text/plain") == "plain"
     assert error_message(b"", "text/plain") == "(empty response body)"
     assert redact_url("https://a:b@h:1/p?q=secret") == "https://h:1/p"
+
+
+def test_score_blocks_answers_in_block_order_and_pulls_blocks_only_as_room_frees():
+    seen = []
+    client, _ = make_client(echo_handler(seen), concurrency=2)
+    pulled = []
+
+    def blocks():  # a reader of some other source: the first value tags each row
+        for start in range(0, 50, 10):
+            pulled.append(start)
+            yield [[float(start + i + 1), 3.0, 1.4, 0.2] for i in range(10)], (start, start + 10)
+
+    answers = client.score_blocks(blocks())
+    first = next(answers)
+    assert len(pulled) == 3  # two in flight, one queued: never the whole source
+    rest = list(answers)
+    tags = [
+        round(float(p["probabilities"]["setosa"]) * 100) for block in [first, *rest] for p in block
+    ]
+    assert tags == list(range(1, 51)) and len(seen) == 5
