@@ -129,6 +129,13 @@ def test_metrics_request_ids_and_payloads_add_up_across_two_workers(observed):
     assert tuple(logged["load-00004"]) == ACCESS_LOG_FIELDS  # nothing of the body
 
 
+def test_the_servers_log_holds_no_python_warnings(observed):
+    # Operators read this log: a warning at every worker start (MLflow's "add type hints to
+    # predict" was one) is noise that hides the lines that matter.
+    output = observed[1].output()
+    assert "Application startup complete." in output and "Warning:" not in output
+
+
 def test_request_ids_are_echoed_generated_or_replaced(observed):
     base = observed[0]
     body = split([SETOSA])
