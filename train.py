@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train.py: {exc}", file=sys.stderr)
         return 2
 
+    # Two progress bars per model logged are noise in a job's log (set before MLflow loads).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
     from iris_ml.tracking import TrackingUnavailable, check_tracking_uri

@@ -304,6 +304,8 @@ def _evaluate_with_mlflow(estimator_uri: str, test: pd.DataFrame) -> None:
             targets=TARGET,
             model_type="classifier",
             evaluators=["default"],
+            # SHAP explains numeric labels only; with species names it logs a skip warning.
+            evaluator_config={"default": {"log_model_explainability": False}},
         )
 
 

@@ -29,6 +29,14 @@ def test_first_run_registers_version_1_and_makes_it_champion(trained_store):
     assert "PROMOTED: 'champion' -> version 1" in trained_store.first_run_output
 
 
+def test_the_runs_log_is_free_of_noise(trained_store):
+    # No warnings (SHAP's skip with species labels) and no per-download progress bars.
+    output = trained_store.first_run_output
+    assert "Run (ID" in output and "succeeded" in output
+    assert "WARNING" not in output and "Warning:" not in output
+    assert "Downloading artifacts" not in output
+
+
 def test_the_run_records_params_metrics_plots_dataset_and_commit(trained_store):
     client = client_for(trained_store.tracking_uri)
     version = client.get_model_version("iris-classifier", "1")
