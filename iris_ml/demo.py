@@ -21,7 +21,14 @@ from collections.abc import Sequence
 
 from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
 from iris_ml.gate import NOT_PROMOTED
-from iris_ml.processes import NotReady, http_ok, start_group, stop_groups, wait_until
+from iris_ml.processes import (
+    NotReady,
+    http_ok,
+    port_taken,
+    start_group,
+    stop_groups,
+    wait_until,
+)
 from iris_ml.serve import DEFAULT_HOST, DEFAULT_PORT
 
 DEFAULT_UI_PORT = 7860
@@ -90,8 +97,27 @@ def main(argv: list[str] | None = None) -> int:
     return serve_and_show(args)
 
 
+def taken_ports_problem(host: str, ports: dict[str, int]) -> str | None:
+    """Why the demo cannot start where asked: a port something else already serves on.
+
+    Checked before starting, because the readiness check would take a foreign server's
+    answer (an earlier ``make serve``) for ours.
+    """
+    taken = [f"port {port} ({what})" for what, port in ports.items() if port_taken(host, port)]
+    if not taken:
+        return None
+    return (
+        f"{' and '.join(taken)} on {host} already in use (an earlier `make serve`, `make ui` "
+        "or demo?). Stop it, or choose free ports: make demo PORT=5002 UI_PORT=7861."
+    )
+
+
 def serve_and_show(args: argparse.Namespace) -> int:
     """Start the scoring server, then the UI; print where they are; stop both on Ctrl-C."""
+    problem = taken_ports_problem(args.host, {"scoring server": args.port, "UI": args.ui_port})
+    if problem:
+        print(f"Not starting the demo: {problem}", file=sys.stderr)
+        return 1
     started = time.monotonic()
     scoring_url = f"http://{args.host}:{args.port}/invocations"
     ui_url = f"http://{args.host}:{args.ui_port}/"

@@ -31,6 +31,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def port_taken(host: str, port: int) -> bool:
+    """Whether something listens on ``host:port`` now, so a server started there would fail.
+
+    The probe binds as uvicorn does (SO_REUSEADDR), so a port an earlier run left in
+    TIME_WAIT counts as free, as it is for the server.
+    """
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -56,13 +56,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     app = build_app(client)
     app.queue(default_concurrency_limit=settings.concurrency, max_size=MAX_QUEUE)
-    print(f"UI for {client.url} on http://{settings.host}:{settings.port}/", flush=True)
-    app.launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        max_file_size=MAX_UPLOAD_BYTES,
-        footer_links=[],
-        ssr_mode=False,
-        show_error=True,
-    )
+    where = f"http://{settings.host}:{settings.port}/"
+    try:
+        app.launch(
+            server_name=settings.host,
+            server_port=settings.port,
+            max_file_size=MAX_UPLOAD_BYTES,
+            footer_links=[],
+            ssr_mode=False,
+            show_error=True,
+            quiet=True,  # our line below says where; Gradio's adds a share-link tip
+            prevent_thread_lock=True,
+        )
+    except OSError:  # Gradio's only failure to listen: the port is taken or not ours
+        print(
+            f"ui: cannot listen on {where}: the port is in use or the host is not an address "
+            "of this machine. Choose another with --port / --host.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"UI for {client.url} on {where}", flush=True)  # printed once it listens
+    app.block_thread()
     return 0

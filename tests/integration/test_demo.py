@@ -2,6 +2,7 @@
 
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -84,3 +85,42 @@ def test_demo_without_a_champion_says_so_and_exits_1(tmp_path):
         assert "No version of 'iris-classifier' carries the alias 'champion'" in demo.output()
     finally:
         demo.stop()
+
+
+def test_demo_refuses_a_taken_port_before_starting_anything(tmp_path):
+    port = procs.free_port()
+    with socket.socket() as foreign:  # an earlier server still on the UI's port
+        foreign.bind(("127.0.0.1", 0))
+        foreign.listen()
+        ui_port = foreign.getsockname()[1]
+        cmd = [sys.executable, "-m", "iris_ml.demo", "--port", str(port), "--ui-port", str(ui_port)]
+        demo = procs.Proc(
+            cmd, procs.base_env(f"sqlite:///{tmp_path}/empty.db"), tmp_path / "d.log", cwd=tmp_path
+        )
+        try:
+            assert demo.popen.wait(60) == 1
+        finally:
+            demo.stop()
+    out = demo.output()
+    assert f"Not starting the demo: port {ui_port} (UI) on 127.0.0.1 already in use" in out
+    assert "Traceback" not in out and "Serving" not in out and not port_open(port)
+
+
+def test_the_ui_on_a_taken_port_says_so_in_one_line(tmp_path):
+    with socket.socket() as foreign:
+        foreign.bind(("127.0.0.1", 0))
+        foreign.listen()
+        port = foreign.getsockname()[1]
+        ui = subprocess.run(
+            [sys.executable, "-m", "iris_ml_ui", "--port", str(port)],
+            env=procs.base_env(SCORING_URI="http://127.0.0.1:9/invocations"),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert ui.returncode == 1 and ui.stdout == ""
+    assert ui.stderr == (
+        f"ui: cannot listen on http://127.0.0.1:{port}/: the port is in use or the host is not"
+        " an address of this machine. Choose another with --port / --host.\n"
+    )

@@ -1,5 +1,6 @@
 """iris_ml/processes.py: groups stopped whole, readiness that fails loudly."""
 
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from iris_ml.processes import (
     free_port,
     http_ok,
     pid_alive,
+    port_taken,
     start_group,
     stop_groups,
     wait_until,
@@ -64,3 +66,19 @@ def test_waiting_fails_when_time_is_up_and_returns_when_ready():
 
 def test_nothing_listens_on_a_free_port():
     assert not http_ok(f"http://127.0.0.1:{free_port()}/", timeout=1)
+
+
+def test_port_taken_sees_a_listener_and_not_a_port_left_in_time_wait():
+    with socket.socket() as listener:  # an earlier server of ours: uvicorn sets SO_REUSEADDR
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert port_taken("127.0.0.1", port)
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()  # the server side closes first: its port waits in TIME_WAIT
+            client.recv(1)
+    with socket.socket() as plain, pytest.raises(OSError, match="in use"):
+        plain.bind(("127.0.0.1", port))  # the port is in TIME_WAIT: a plain bind is refused
+    assert not port_taken("127.0.0.1", port)  # as free as uvicorn (SO_REUSEADDR) finds it
