@@ -244,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from iris_ml.tracking import tracking_refusal
+
+    if refusal := tracking_refusal():
+        print(f"error: {refusal}", file=sys.stderr)
+        return 1
     try:
         print(run(args, MlflowClient()))
     except ChampionError as exc:

@@ -208,10 +208,14 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from iris_ml.drift import compare
+    from iris_ml.tracking import tracking_refusal
 
     thresholds = DriftThresholds(**{f.name: getattr(args, f.name) for f in fields(DriftThresholds)})
     since = datetime.now(UTC) - timedelta(hours=args.hours)
     window = read_window(Path(args.payloads), since, args.max_rows)
+    if refusal := tracking_refusal():
+        print(f"error: {refusal}", file=sys.stderr)
+        return EXIT_FAILED
     version = _version(args.model_name, args.alias, args.version)
     profile = load_profile(args.model_name, version)
     served = np.asarray(window.rows, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))

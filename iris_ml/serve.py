@@ -40,6 +40,7 @@ from pathlib import Path
 
 from iris_ml.contract import MODEL_VERSION_KEY
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
+from iris_ml.tracking import tracking_refusal
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5001
@@ -379,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         version, source, local, uri = None, "", args.model_path, args.model_path
         label = args.model_path
     else:
+        if refusal := tracking_refusal():
+            print(f"error: {refusal}", file=sys.stderr)
+            return 1
         picked = _pick_version(settings, args.version)
         if isinstance(picked, str):
             print(picked, file=sys.stderr)

@@ -183,17 +183,27 @@ def check_tracking_uri(uri: str) -> None:
         check_tracking_server(uri)
 
 
+def tracking_refusal() -> str | None:
+    """Why MLflow's current tracking URI cannot be used (one sentence), or None.
+
+    The registry's CLIs ask first: without it, an unreachable server means minutes of
+    MLflow's silent retries before any message.
+    """
+    import mlflow
+
+    try:
+        check_tracking_uri(mlflow.get_tracking_uri())
+    except TrackingUnavailable as exc:
+        return str(exc)
+    return None
+
+
 def main() -> int:
     """``python -m iris_ml.tracking``: check $MLFLOW_TRACKING_URI (``make train`` runs it first)."""
     import sys
 
-    import mlflow
-
-    uri = mlflow.get_tracking_uri()
-    try:
-        check_tracking_uri(uri)
-    except TrackingUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if refusal := tracking_refusal():
+        print(f"error: {refusal}", file=sys.stderr)
         return 2
     return 0
 

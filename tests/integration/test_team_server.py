@@ -280,3 +280,30 @@ def test_training_against_a_server_that_cannot_store_artifacts_stops_in_seconds(
     assert "cannot use its artifact store: HTTP 500" in result.stderr
     assert "boto3" in result.stderr and "Traceback" not in result.stderr
     assert seconds < 60, seconds
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["iris_ml.serve", "--port", str(procs.free_port())],
+        ["iris_ml.champion", "show"],
+        ["iris_ml.champion", "set", "1", "--reason", "test"],
+        ["iris_ml.monitor", "--payloads", "."],
+    ],
+    ids=["serve", "champion show", "champion set", "monitor"],
+)
+def test_registry_commands_facing_no_server_say_so_at_once(command, tmp_path):
+    # Without the check, MLflow's client retries with backoff for minutes, silently.
+    down = f"http://127.0.0.1:{procs.free_port()}"
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        env=procs.base_env(down, MLFLOW_TRACKING_TOKEN="secret-token"),  # pragma: allowlist secret
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert (
+        result.stderr == f"error: Cannot reach the tracking server at {down}: Connection refused.\n"
+    )
