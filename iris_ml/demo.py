@@ -24,6 +24,7 @@ from iris_ml.gate import NOT_PROMOTED
 from iris_ml.processes import (
     NotReady,
     http_ok,
+    port_number,
     port_taken,
     start_group,
     stop_groups,
@@ -68,8 +69,8 @@ def _bin(name: str) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m iris_ml.demo", description=__doc__)
     parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--ui-port", type=int, default=DEFAULT_UI_PORT)
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT)
+    parser.add_argument("--ui-port", type=port_number, default=DEFAULT_UI_PORT)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--ready-timeout", type=float, default=180.0)
     parser.add_argument("--log-payloads", metavar="DIR", help="the server's payload log folder")

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iris_ml.contract import MODEL_VERSION_KEY
+from iris_ml.processes import port_number
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 from iris_ml.tracking import tracking_refusal
 
@@ -254,7 +255,7 @@ def _add_server_options(p: argparse._ArgumentGroup, d: ServeSettings) -> None:
         default=d.host,
         help="bind address; anything but 127.0.0.1 exposes an unauthenticated server",
     )
-    p.add_argument("--port", type=int, default=d.port)
+    p.add_argument("--port", type=port_number, default=d.port)
     p.add_argument(
         "--workers", type=int, default=d.workers, help="uvicorn workers (0: one per core)"
     )

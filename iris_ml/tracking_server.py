@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from iris_ml.processes import port_number
 from iris_ml.tracking import (
     TrackingUnavailable,
     check_artifacts_destination,
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_HOST,
         help="bind address; anything but 127.0.0.1 needs auth in front (docs/security.md)",
     )
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--port", type=port_number, default=DEFAULT_PORT)
     p.add_argument("--check-only", action="store_true", help="check, print, and exit")
     return p
 

@@ -17,6 +17,17 @@ from .settings import (
 )
 
 
+def _port(text: str) -> int:
+    # Checked here: Gradio meets a port past 65535 with bind's OverflowError traceback.
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, got {port}")
+    return port
+
+
 def parse_settings(argv: Sequence[str] | None = None) -> UISettings:
     """Flags first, then $SCORING_URI / $UI_HOST / $UI_PORT, then the defaults."""
     parser = argparse.ArgumentParser(prog="python -m ui", description=__doc__)
@@ -28,7 +39,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> UISettings:
         default=os.environ.get("UI_HOST", DEFAULT_HOST),
         help="bind address; anything but 127.0.0.1 exposes the page",
     )
-    parser.add_argument("--port", type=int, default=int(os.environ.get("UI_PORT", DEFAULT_PORT)))
+    parser.add_argument("--port", type=_port, default=os.environ.get("UI_PORT", DEFAULT_PORT))
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
     args = parser.parse_args(argv)
     return UISettings(

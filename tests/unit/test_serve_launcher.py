@@ -118,3 +118,25 @@ def test_uvicorn_runs_mlflows_app_with_the_same_host_port_workers_and_timeout():
     # MLflow hands the model and the request timeout to its app through the environment
     assert env["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] == "9"
     assert env["__pyfunc_model_path__"].endswith("/cache/model")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("70000", "a port is 1-65535, got 70000"), ("0", "a port is 1-65535, got 0"),
+     ("http", "not a port number: 'http'")],
+)  # fmt: skip
+@pytest.mark.parametrize("cli", ["serve", "demo", "demo-ui", "tracking-server"])
+def test_every_servers_port_flag_refuses_what_bind_cannot_take(cli, value, problem, capsys):
+    from iris_ml import demo, tracking_server
+
+    parse = {
+        "serve": lambda v: serve.build_parser().parse_args(["--port", v]),
+        "demo": lambda v: demo.parse_args(["--port", v]),
+        "demo-ui": lambda v: demo.parse_args(["--ui-port", v]),
+        "tracking-server": lambda v: tracking_server.build_parser().parse_args(["--port", v]),
+    }[cli]
+    with pytest.raises(SystemExit) as exited:
+        parse(value)
+    assert exited.value.code == 2 and problem in capsys.readouterr().err
+    accepted = parse("5002")
+    assert (accepted.ui_port if cli == "demo-ui" else accepted.port) == 5002
