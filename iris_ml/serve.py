@@ -326,10 +326,27 @@ def _refusal(args: argparse.Namespace) -> str | None:
             f"{bare} serves MLflow's app alone: drop --follow, --log-requests, --log-payloads"
             " and --mlflow-handler-only"
         )
+    return _number_refusal(args) or _model_path_refusal(args.model_path)
+
+
+def _number_refusal(args: argparse.Namespace) -> str | None:
+    # Refused here, by name: past this point uvicorn or the follower would take them as they are.
+    if args.workers < 0:
+        return "--workers is a number of processes, 0 for one per core"
+    if args.timeout < 1 or args.keep_alive < 1:
+        return "--timeout and --keep-alive are whole seconds, at least 1"
+    if args.follow and not args.follow_interval > 0:
+        return "--follow-interval is a number of seconds, more than 0"
     if not 0 <= args.payload_sample_rate <= 1:
         return "--payload-sample-rate is a share of requests, from 0 to 1"
     if args.payload_max_mb < 1:
         return "--payload-max-mb must be at least 1"
+    return None
+
+
+def _model_path_refusal(model_path: str | None) -> str | None:
+    if model_path and not (Path(model_path) / "MLmodel").is_file():
+        return f"--model-path {model_path}: no MLflow model there (a folder with an MLmodel file)"
     return None
 
 

@@ -56,9 +56,16 @@ def test_without_follow_the_layer_serves_the_pinned_folder_and_logs_payloads_whe
         (["--plain", "--log-requests"], "--plain serves MLflow's app alone"),
         (["--payload-sample-rate", "1.5"], "from 0 to 1"),
         (["--payload-max-mb", "0"], "at least 1"),
+        # Each of these used to start: -1 workers as one, 0 s timeouts, a busy follower,
+        # and workers crashing in a loop on a folder with no model.
+        (["--workers", "-1"], "0 for one per core"),
+        (["--timeout", "0"], "whole seconds, at least 1"),
+        (["--keep-alive", "0"], "whole seconds, at least 1"),
+        (["--follow", "--follow-interval", "-1"], "more than 0"),
+        (["--model-path", "/no/such/model"], "--model-path /no/such/model: no MLflow model"),
     ],
 )
-def test_following_needs_an_alias_and_the_projects_launcher(argv, refusal, capsys):
+def test_settings_that_cannot_serve_are_refused_before_anything_starts(argv, refusal, capsys):
     assert serve.main(argv) == 2
     assert refusal in capsys.readouterr().err
 
