@@ -236,7 +236,10 @@ def _output(path: str) -> Iterator[TextIO]:
         with target.open("w", newline="", encoding="utf-8") as out:
             yield out
         return
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:  # named after the file asked for, not our temporary one
+        raise OSError(exc.errno, exc.strerror, path) from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -310,8 +313,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"DOWN  {health.url} ({health.backend}): {health.error}")
                 return EXIT_UNREACHABLE
             return _predict(client, args)
-        except (TableError, OSError) as exc:
+        except TableError as exc:
             print(f"score-client: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except OSError as exc:  # a file that cannot be read or written: which, and why
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"score-client: {where}{exc.strerror or exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
         except ScoringError as exc:
             print(f"score-client: {describe_error(exc)}", file=sys.stderr)

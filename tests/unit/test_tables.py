@@ -264,6 +264,33 @@ def test_cli_leaves_no_file_for_a_failed_server_or_refused_input(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # no output, no temp file
 
 
+@pytest.mark.parametrize(
+    "which", ["input is a folder", "input is missing", "output folder is missing"]
+)
+def test_a_file_the_cli_cannot_use_is_named_with_the_reason(tmp_path, capsys, which):
+    source = tmp_path / "in.csv"
+    source.write_text(f"{HEADER}\n{flower(0)}\n")
+    paths = {
+        "input is a folder": (tmp_path, tmp_path / "out.csv", "Is a directory"),
+        "input is missing": (
+            tmp_path / "nope.csv",
+            tmp_path / "out.csv",
+            "No such file or directory",
+        ),
+        "output folder is missing": (
+            source,
+            tmp_path / "no" / "out.csv",
+            "No such file or directory",
+        ),
+    }
+    read, written, reason = paths[which]
+    code = main(
+        ["--url", "http://127.0.0.1:9", "predict", "--csv", str(read), "--out", str(written)]
+    )
+    named = read if which.startswith("input") else written  # never our temporary file
+    assert code == 3 and capsys.readouterr().err == f"score-client: {named}: {reason}\n"
+
+
 def test_cli_skip_invalid_streams_every_row_with_its_error(monkeypatch, tmp_path):
     serve_echo(monkeypatch, [])
     lines = [flower(i) for i in range(5)]
