@@ -113,15 +113,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # Two progress bars per model logged are noise in a job's log (set before MLflow loads).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow
-
-    from iris_ml.tracking import TrackingUnavailable, check_tracking_uri
+    from iris_ml.tracking import tracking_refusal
     from iris_ml.training import train
 
-    try:
-        check_tracking_uri(mlflow.get_tracking_uri())
-    except TrackingUnavailable as exc:
-        print(f"train.py: {exc}", file=sys.stderr)
+    if refusal := tracking_refusal():
+        print(f"train.py: {refusal}", file=sys.stderr)
         return 1
     commit = _git_commit()
     result = train(settings, tags={"git_commit": commit} if commit else None)
