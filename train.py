@@ -28,7 +28,7 @@ def _whole_number(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from iris_ml.settings import TrainSettings
+    from iris_ml.training.settings import TrainSettings
 
     defaults = {f.name: f.default for f in fields(TrainSettings)}
     p = argparse.ArgumentParser(
@@ -101,8 +101,8 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from iris_ml.gate import NOT_PROMOTED
-    from iris_ml.settings import TrainSettings
+    from iris_ml.training.gate import NOT_PROMOTED
+    from iris_ml.training.settings import TrainSettings
 
     args = build_parser().parse_args(argv)
     try:
@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # Two progress bars per model logged are noise in a job's log (set before MLflow loads).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from iris_ml.tracking import tracking_refusal
-    from iris_ml.training import train
+    from iris_ml.tracking.store import tracking_refusal
+    from iris_ml.training.pipeline import train
 
     if refusal := tracking_refusal():
         print(f"train.py: {refusal}", file=sys.stderr)

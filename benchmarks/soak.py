@@ -225,7 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     port = free_port()
     log = work / "serve.log"
-    command = [sys.executable, "-m", "iris_ml.serve", "--port", str(port), "--workers", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "iris_ml.serving.launcher",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ]
     with log.open("wb") as output:
         server = start_group(command, env=env, cwd=work, output=output)
     url = f"http://127.0.0.1:{port}/invocations"

@@ -23,7 +23,7 @@ SHIFTS = ("normal", "petal")
 
 def make_rows(count: int, shift: str = "normal", seed: int = 0) -> np.ndarray:
     """``count`` rows in FEATURE_NAMES order, valid under the contract, rounded to 0.1 cm."""
-    from iris_ml.data import load_dataset
+    from iris_ml.training.data import load_dataset
 
     if shift not in SHIFTS:
         raise ValueError(f"shift must be one of {SHIFTS}")

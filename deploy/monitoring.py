@@ -2,7 +2,7 @@
 
 The schedule compares what score.py collects (``model_inputs`` joined with
 ``model_outputs``) with Fisher's training split, registered as an MLTable data asset,
-with the local drift monitor's thresholds (iris_ml/drift.py): the same rule in both
+with the local drift monitor's thresholds (iris_ml/monitoring/drift.py): the same rule in both
 places. Building the reference table and checking the spec are pure; creating them goes
 through the injected ``MLClient`` (deploy/orchestrate.py).
 """
@@ -35,8 +35,8 @@ transformations:
 
 def write_reference_table(folder: Path) -> Path:
     """Fisher's training split (the features in cm and the species) as an MLTable folder."""
-    from iris_ml.data import load_dataset, split_dataset
-    from iris_ml.settings import TrainSettings
+    from iris_ml.training.data import load_dataset, split_dataset
+    from iris_ml.training.settings import TrainSettings
 
     defaults = TrainSettings()  # the split training uses unless told otherwise
     split = split_dataset(load_dataset(), defaults.test_size, defaults.seed)
@@ -72,8 +72,8 @@ def load_monitor(endpoint: str, colour: str, data_version: str, spec_dir: Path =
 def monitor_problems(schedule: Any) -> list[str]:
     """What would make Azure's monitor judge differently from the local one."""
     from iris_ml.contract import FEATURE_NAMES
-    from iris_ml.data import TARGET
-    from iris_ml.drift import DriftThresholds
+    from iris_ml.monitoring.drift import DriftThresholds
+    from iris_ml.training.data import TARGET
 
     thresholds = DriftThresholds()
     signals = schedule.create_monitor.monitoring_signals

@@ -28,11 +28,11 @@ def workspace_tracking_uri(ml_client: Any, settings: AzureSettings) -> str:
 
 
 def resolve_champion(tracking_uri: str, settings: AzureSettings) -> str:
-    """The same rule training promoted with: the alias, or its tag fallback (iris_ml.registry)."""
+    """The same rule training promoted with: the alias, or its tag fallback (iris_ml.registry.versions)."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from iris_ml.registry import resolve_alias
+    from iris_ml.registry.versions import resolve_alias
 
     try:
         found = resolve_alias(

@@ -84,7 +84,7 @@ SPECIES_KEY = "species"
 PROBABILITIES_KEY = "probabilities"
 MODEL_VERSION_KEY = "model_version"
 
-# One scored row as the payload log (iris_ml/payload_log.py) and Azure ML's data collector
+# One scored row as the payload log (iris_ml/serving/payload_log.py) and Azure ML's data collector
 # (deploy/azureml/scoring/score.py) record it, for the drift monitor and Azure's monitoring.
 PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"probability_{s}" for s in SPECIES)
 PAYLOAD_COLUMNS: tuple[str, ...] = (

@@ -24,7 +24,7 @@ def test_demo_serves_both_prints_urls_and_stops_cleanly_on_ctrl_c(trained_store,
     cmd = [
         sys.executable,
         "-m",
-        "iris_ml.demo",
+        "iris_ml.cli.demo",
         "--port",
         str(port),
         "--ui-port",
@@ -71,7 +71,7 @@ def test_demo_without_a_champion_says_so_and_exits_1(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "iris_ml.demo",
+        "iris_ml.cli.demo",
         "--port",
         str(procs.free_port()),
         "--ui-port",
@@ -93,7 +93,15 @@ def test_demo_refuses_a_taken_port_before_starting_anything(tmp_path):
         foreign.bind(("127.0.0.1", 0))
         foreign.listen()
         ui_port = foreign.getsockname()[1]
-        cmd = [sys.executable, "-m", "iris_ml.demo", "--port", str(port), "--ui-port", str(ui_port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "iris_ml.cli.demo",
+            "--port",
+            str(port),
+            "--ui-port",
+            str(ui_port),
+        ]
         demo = procs.Proc(
             cmd, procs.base_env(f"sqlite:///{tmp_path}/empty.db"), tmp_path / "d.log", cwd=tmp_path
         )

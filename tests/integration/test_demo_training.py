@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from iris_ml.demo import main, train_first
-from iris_ml.gate import NOT_PROMOTED
+from iris_ml.cli.demo import main, train_first
+from iris_ml.training.gate import NOT_PROMOTED
 
 pytestmark = pytest.mark.integration  # tiny child processes stand in for `mlflow run`
 
@@ -36,7 +36,7 @@ def test_a_crash_stops_the_demo_with_its_exit_status(capsys):
 def test_the_demo_does_not_start_after_a_failed_training(monkeypatch, capsys):
     commands = []
     monkeypatch.setattr(
-        "iris_ml.demo.train_first",
+        "iris_ml.cli.demo.train_first",
         lambda command: commands.append(command) or "training failed (x)",
     )
     assert main(["--train", "--train-args=-P C=0.5"]) == 1

@@ -1,7 +1,7 @@
 """The fast path answers what MLflow's handler answers: a differential test on real servers.
 
 Two project servers on the same champion: the default one, whose layer answers plain
-requests itself (``iris_ml/fast_path.py``), and one started with ``--mlflow-handler-only``.
+requests itself (``iris_ml/serving/fast_path.py``), and one started with ``--mlflow-handler-only``.
 Every payload of the serving tests, every hostile-corpus entry and the edge cases of a
 plain request below go to both: the same status and the same JSON after parsing. Every
 successful answer also equals what plain ``mlflow models serve`` answers on the same model.

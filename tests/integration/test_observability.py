@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
-from iris_ml.serving_layer import ACCESS_LOG_FIELDS
-from iris_ml.serving_metrics import FLUSH_SECONDS
+from iris_ml.serving.layer import ACCESS_LOG_FIELDS
+from iris_ml.serving.metrics import FLUSH_SECONDS
 from tests import procs
 
 pytestmark = pytest.mark.integration

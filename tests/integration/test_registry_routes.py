@@ -7,7 +7,7 @@ the code path trains, registers, promotes and serves the same model.
 
 import pytest
 
-from iris_ml import registry
+from iris_ml.registry import versions as registry
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +33,8 @@ def test_run_artifacts_route_registers_a_servable_model(tmp_path, monkeypatch):
     import mlflow
     import pandas as pd
 
-    from iris_ml.settings import TrainSettings
-    from iris_ml.training import train
+    from iris_ml.training.pipeline import train
+    from iris_ml.training.settings import TrainSettings
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")

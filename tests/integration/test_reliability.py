@@ -78,7 +78,15 @@ def test_the_ui_survives_its_endpoint_going_away_and_coming_back(trained_store, 
     port = procs.free_port()
 
     def start() -> procs.Proc:
-        cmd = [sys.executable, "-m", "iris_ml.serve", "--port", str(port), "--workers", "1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "iris_ml.serving.launcher",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ]
         proc = procs.Proc(
             cmd,
             procs.base_env(trained_store.tracking_uri),

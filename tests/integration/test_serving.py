@@ -278,7 +278,7 @@ def test_the_documented_mlflow_models_serve_command_works_too(trained_store, tmp
         cmd = [
             sys.executable,
             "-m",
-            "iris_ml.serve",
+            "iris_ml.serving.launcher",
             "--via-mlflow-cli",
             "--workers",
             "1",

@@ -207,12 +207,18 @@ def test_basic_auth_from_the_page(cluster, tmp_path):
 
         env = make_env(cluster, tmp_path, MLFLOW_TRACKING_URI=base)
         anonymous = subprocess.run(
-            [sys.executable, "-m", "iris_ml.tracking"], env=env, capture_output=True, text=True
+            [sys.executable, "-m", "iris_ml.tracking.store"],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert anonymous.returncode == 2 and "HTTP 401" in anonymous.stderr
         env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=admin)
         signed_in = subprocess.run(
-            [sys.executable, "-m", "iris_ml.tracking"], env=env, capture_output=True, text=True
+            [sys.executable, "-m", "iris_ml.tracking.store"],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert signed_in.returncode == 0, signed_in.stderr
         assert admin not in server.output()
@@ -223,7 +229,7 @@ def test_basic_auth_from_the_page(cluster, tmp_path):
 def check_only(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "iris_ml.tracking_server", "--check-only", *args],
+        [sys.executable, "-m", "iris_ml.tracking.server", "--check-only", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -285,10 +291,10 @@ def test_training_against_a_server_that_cannot_store_artifacts_stops_in_seconds(
 @pytest.mark.parametrize(
     "command",
     [
-        ["iris_ml.serve", "--port", str(procs.free_port())],
-        ["iris_ml.champion", "show"],
-        ["iris_ml.champion", "set", "1", "--reason", "test"],
-        ["iris_ml.monitor", "--payloads", "."],
+        ["iris_ml.serving.launcher", "--port", str(procs.free_port())],
+        ["iris_ml.registry.champion", "show"],
+        ["iris_ml.registry.champion", "set", "1", "--reason", "test"],
+        ["iris_ml.monitoring.monitor", "--payloads", "."],
     ],
     ids=["serve", "champion show", "champion set", "monitor"],
 )

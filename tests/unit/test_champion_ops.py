@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import ENDPOINT_NOT_FOUND
 from mlflow.tracking import MlflowClient
 
-from iris_ml import champion
+from iris_ml.registry import champion
 
 MODEL = "iris-classifier"
 

@@ -9,9 +9,9 @@ import pytest
 
 from benchmarks.traffic import make_rows
 from iris_ml.contract import FEATURE_NAMES, SPECIES
-from iris_ml.data import TARGET, load_dataset, split_dataset
-from iris_ml.drift import DriftThresholds, bin_shares, compare, psi, reference_profile
-from iris_ml.settings import TrainSettings
+from iris_ml.monitoring.drift import DriftThresholds, bin_shares, compare, psi, reference_profile
+from iris_ml.training.data import TARGET, load_dataset, split_dataset
+from iris_ml.training.settings import TrainSettings
 
 
 @pytest.fixture(scope="module")

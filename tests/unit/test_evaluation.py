@@ -1,4 +1,4 @@
-"""iris_ml/evaluation.py: the gate's metrics and MLflow's classifier metrics, on known answers."""
+"""iris_ml/training/evaluation.py: the gate's metrics and MLflow's classifier metrics, on known answers."""
 
 import math
 
@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from iris_ml.contract import PROBABILITIES_KEY, SPECIES
-from iris_ml.evaluation import classifier_metrics, gate_metrics, probabilities_from_predictions
+from iris_ml.training.evaluation import (
+    classifier_metrics,
+    gate_metrics,
+    probabilities_from_predictions,
+)
 
 TRUTH = ["setosa", "versicolor", "virginica", "virginica"]
 

@@ -17,12 +17,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iris_ml.contract import FEATURE_NAMES, FEATURES, SPECIES
-from iris_ml.fast_path import is_plain_json, plain_matrix
 from iris_ml.model import predictions_from_probabilities
-from iris_ml.observed_model import current_request
-from iris_ml.scored import Scored, number_texts
-from iris_ml.serving_layer import ServingLayer
-from iris_ml.serving_metrics import ServingMetrics
+from iris_ml.serving.encoding import Scored, number_texts
+from iris_ml.serving.fast_path import is_plain_json, plain_matrix
+from iris_ml.serving.layer import ServingLayer
+from iris_ml.serving.metrics import ServingMetrics
+from iris_ml.serving.observed_model import current_request
 
 NAMES = list(FEATURE_NAMES)
 SETOSA = [5.1, 3.5, 1.4, 0.2]
@@ -212,7 +212,7 @@ class Loaded:
 
 
 def test_the_models_own_bounds_decide_and_a_value_it_refuses_goes_to_mlflows_handler():
-    from iris_ml.observed_model import ObservedModel
+    from iris_ml.serving.observed_model import ObservedModel
 
     observed = ObservedModel(Loaded(), "2")
     assert observed.scores_plain

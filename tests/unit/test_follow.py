@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from iris_ml import follow
+from iris_ml.serving import follow
 
 
 def version_app(version: str, gate: asyncio.Event | None = None):
@@ -53,7 +53,7 @@ def registry(monkeypatch):
             raise state.error
         return SimpleNamespace(version=state.version, source=f"models:/m-{state.version}")
 
-    monkeypatch.setattr("iris_ml.registry.resolve_alias", resolve_alias)
+    monkeypatch.setattr("iris_ml.registry.versions.resolve_alias", resolve_alias)
     monkeypatch.setattr("mlflow.tracking.MlflowClient", lambda: None)
     return state
 
@@ -240,7 +240,7 @@ def test_a_registry_that_cannot_be_read_changes_nothing_and_is_said_once(
 ):
     leader, other = workers
     registry.error = ConnectionError("connection refused")
-    with caplog.at_level("WARNING", logger="iris_ml.follow"):
+    with caplog.at_level("WARNING", logger="iris_ml.serving.follow"):
         for _ in range(3):
             leader.step()
     assert served([leader, other]) == ["1", "1"]

@@ -1,6 +1,6 @@
 import pytest
 
-from iris_ml.gate import MetricThreshold, decide, default_thresholds
+from iris_ml.training.gate import MetricThreshold, decide, default_thresholds
 
 GOOD = {"accuracy": 0.95, "f1_macro": 0.95, "log_loss": 0.15}
 

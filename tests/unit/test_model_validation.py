@@ -92,7 +92,7 @@ def test_numpy_validation_agrees_with_the_contract(rows):
 def _fitted(pipeline_steps):
     from sklearn.pipeline import Pipeline
 
-    from iris_ml.data import load_dataset
+    from iris_ml.training.data import load_dataset
 
     frame = load_dataset()
     x = frame[list(FEATURE_NAMES)].to_numpy()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from iris_ml.contract import FEATURE_NAMES, SPECIES
-from iris_ml.payload_log import COLUMNS, Batch, PayloadLog, PayloadLogSettings, lines
-from iris_ml.scored import Scored
+from iris_ml.serving.encoding import Scored
+from iris_ml.serving.payload_log import COLUMNS, Batch, PayloadLog, PayloadLogSettings, lines
 
 
 def payload_settings(folder: str, **given) -> PayloadLogSettings:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from iris_ml.settings import TrainSettings
+from iris_ml.training.settings import TrainSettings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from iris_ml import serve
-from iris_ml.follow import FOLLOW_ENV, FollowConfig
-from iris_ml.serving_app import SERVING_ENV, LayerSettings
-from iris_ml.serving_metrics import MULTIPROC_ENV
+from iris_ml.serving import launcher as serve
+from iris_ml.serving.app import SERVING_ENV, LayerSettings
+from iris_ml.serving.follow import FOLLOW_ENV, FollowConfig
+from iris_ml.serving.metrics import MULTIPROC_ENV
 
 
 def test_the_layer_runs_mlflows_command_with_our_factory_in_place_of_its_app(tmp_path, monkeypatch):
@@ -134,7 +134,8 @@ def test_uvicorn_runs_mlflows_app_with_the_same_host_port_workers_and_timeout():
 )  # fmt: skip
 @pytest.mark.parametrize("cli", ["serve", "demo", "demo-ui", "tracking-server"])
 def test_every_servers_port_flag_refuses_what_bind_cannot_take(cli, value, problem, capsys):
-    from iris_ml import demo, tracking_server
+    from iris_ml.cli import demo
+    from iris_ml.tracking import server as tracking_server
 
     parse = {
         "serve": lambda v: serve.build_parser().parse_args(["--port", v]),

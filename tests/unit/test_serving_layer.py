@@ -16,7 +16,7 @@ import sys
 import httpx
 import pytest
 
-from iris_ml.serving_layer import (
+from iris_ml.serving.layer import (
     ACCESS_LOG_FIELDS,
     ServingLayer,
     clean_message,
@@ -25,7 +25,7 @@ from iris_ml.serving_layer import (
     refusal,
     request_id,
 )
-from iris_ml.serving_metrics import ServingMetrics
+from iris_ml.serving.metrics import ServingMetrics
 
 STACK = 'Traceback (most recent call last):\n  File "/venv/lib/python3.11/site-packages/mlflow/x.py", line 3\nValueError: boom\n'
 CSV_FAILED = {

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from iris_ml.serving_metrics import (
+from iris_ml.serving.metrics import (
     ServingMetrics,
     feature_buckets,
     forget_dead_workers,

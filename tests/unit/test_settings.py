@@ -1,6 +1,6 @@
 import pytest
 
-from iris_ml.settings import TrainSettings
+from iris_ml.training.settings import TrainSettings
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from iris_ml import tracking
+from iris_ml.tracking import store as tracking
 from tests.procs import free_port
 
 

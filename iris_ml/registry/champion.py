@@ -1,4 +1,4 @@
-"""Champion operations: show, history, set, rollback (``python -m iris_ml.champion``).
+"""Champion operations: show, history, set, rollback (``python -m iris_ml.registry.champion``).
 
 Every move of the alias is recorded in the registry itself, as a tag on the
 version that received it: ``moved.<alias>.<epoch ms>`` = JSON ``{"from", "by",
@@ -66,7 +66,7 @@ def move(
 
     Returns the move and how the registry took it: 'alias', or 'tag' where it has no aliases.
     """
-    from iris_ml.registry import promote, resolve_alias
+    from iris_ml.registry.versions import promote, resolve_alias
 
     current = resolve_alias(client, model_name, alias)
     previous = str(current.version) if current is not None else None
@@ -116,7 +116,7 @@ class Status:
 
 
 def status(client: Any, model_name: str, alias: str) -> Status:
-    from iris_ml.registry import resolve_alias
+    from iris_ml.registry.versions import resolve_alias
 
     current = resolve_alias(client, model_name, alias)
     if current is None:
@@ -142,7 +142,7 @@ def set_champion(
     """Move the alias to ``version``; None when it is already there. Refuses gate rejects."""
     from mlflow.exceptions import MlflowException
 
-    from iris_ml.registry import resolve_alias
+    from iris_ml.registry.versions import resolve_alias
 
     try:
         target = client.get_model_version(model_name, version)
@@ -164,7 +164,7 @@ def set_champion(
 
 def rollback(client: Any, model_name: str, alias: str, reason: str) -> Move:
     """Back to the version that held the alias before its last move."""
-    from iris_ml.registry import resolve_alias
+    from iris_ml.registry.versions import resolve_alias
 
     current = resolve_alias(client, model_name, alias)
     if current is None:
@@ -201,7 +201,7 @@ def format_move(m: Move) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m iris_ml.champion",
+        prog="python -m iris_ml.registry.champion",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from iris_ml.tracking import tracking_refusal
+    from iris_ml.tracking.store import tracking_refusal
 
     if refusal := tracking_refusal():
         print(f"error: {refusal}", file=sys.stderr)

@@ -1,9 +1,9 @@
-"""The app each uvicorn worker serves (``uvicorn --factory iris_ml.serving_app:create_app``).
+"""The app each uvicorn worker serves (``uvicorn --factory iris_ml.serving.app:create_app``).
 
 MLflow's own scoring app (``scoring_server.init``) for the model, or the champion
 follower around such apps, behind the serving layer (metrics, request ids, clean
 errors, request log) with the model wrapped to report what it scored (metrics,
-payload log). The launcher (``iris_ml/serve.py``) hands the settings over in
+payload log). The launcher (``iris_ml/serving/launcher.py``) hands the settings over in
 ``$IRIS_SERVING``.
 """
 
@@ -17,11 +17,11 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from iris_ml.follow import FOLLOW_ENV, create_follower
-from iris_ml.observed_model import ObservedModel
-from iris_ml.payload_log import PayloadLog, PayloadLogSettings
-from iris_ml.serving_layer import ServingLayer
-from iris_ml.serving_metrics import ServingMetrics
+from iris_ml.serving.follow import FOLLOW_ENV, create_follower
+from iris_ml.serving.layer import ServingLayer
+from iris_ml.serving.metrics import ServingMetrics
+from iris_ml.serving.observed_model import ObservedModel
+from iris_ml.serving.payload_log import PayloadLog, PayloadLogSettings
 
 SERVING_ENV = "IRIS_SERVING"
 

@@ -1,7 +1,7 @@
 """Run the champion's scoring server and the UI together until Ctrl-C (``make demo``).
 
 With ``--train`` it first runs the MLflow Project: a run the gate rejects goes on with
-the current champion, any other failed run stops the demo with its error. It then starts ``python -m iris_ml.serve`` and ``python -m ui`` as child process groups,
+the current champion, any other failed run stops the demo with its error. It then starts ``python -m iris_ml.serving.launcher`` and ``python -m ui`` as child process groups,
 waits until both answer, prints the URLs, a sample ``curl`` and the time to
 ready, and stops both cleanly on Ctrl-C, SIGTERM, or when either one exits.
 """
@@ -20,7 +20,6 @@ import time
 from collections.abc import Sequence
 
 from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
-from iris_ml.gate import NOT_PROMOTED
 from iris_ml.processes import (
     NotReady,
     http_ok,
@@ -30,7 +29,8 @@ from iris_ml.processes import (
     stop_groups,
     wait_until,
 )
-from iris_ml.serve import DEFAULT_HOST, DEFAULT_PORT
+from iris_ml.serving.launcher import DEFAULT_HOST, DEFAULT_PORT
+from iris_ml.training.gate import NOT_PROMOTED
 
 DEFAULT_UI_PORT = 7860
 SAMPLE_ROW = list(TEXTBOOK_FLOWERS[0][0])  # a setosa: the printed curl answers setosa
@@ -67,7 +67,7 @@ def _bin(name: str) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m iris_ml.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m iris_ml.cli.demo", description=__doc__)
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=port_number, default=DEFAULT_PORT)
     parser.add_argument("--ui-port", type=port_number, default=DEFAULT_UI_PORT)
@@ -122,7 +122,7 @@ def serve_and_show(args: argparse.Namespace) -> int:
     started = time.monotonic()
     scoring_url = f"http://{args.host}:{args.port}/invocations"
     ui_url = f"http://{args.host}:{args.ui_port}/"
-    serve_cmd = [sys.executable, "-m", "iris_ml.serve", "--host", args.host]
+    serve_cmd = [sys.executable, "-m", "iris_ml.serving.launcher", "--host", args.host]
     serve_cmd += ["--port", str(args.port), "--workers", str(args.workers), "--follow"]
     if args.log_payloads:
         serve_cmd += ["--log-payloads", args.log_payloads]

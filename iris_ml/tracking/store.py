@@ -199,7 +199,7 @@ def tracking_refusal() -> str | None:
 
 
 def main() -> int:
-    """``python -m iris_ml.tracking``: check $MLFLOW_TRACKING_URI (``make train`` runs it first)."""
+    """``python -m iris_ml.tracking.store``: check $MLFLOW_TRACKING_URI (``make train`` runs it first)."""
     import sys
 
     if refusal := tracking_refusal():

@@ -35,7 +35,7 @@ from iris_ml.contract import (
     PROBABILITY_COLUMNS,
     SPECIES_KEY,
 )
-from iris_ml.scored import Scored, fill, json_text, number_texts, species_texts
+from iris_ml.serving.encoding import Scored, fill, json_text, number_texts, species_texts
 
 _log = logging.getLogger("iris_ml.payloads")
 FILE_PATTERN = "payloads-*.jsonl"

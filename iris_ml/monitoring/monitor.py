@@ -1,8 +1,8 @@
-"""Compare what the served model was asked with its training data (``python -m iris_ml.monitor``).
+"""Compare what the served model was asked with its training data (``python -m iris_ml.monitoring.monitor``).
 
 Reads a window of the payload log (``serve --log-payloads DIR``), compares each feature
 and the species mix with the reference profile that training logged inside the model
-(``iris_ml/drift.py``), and logs an MLflow run in the ``monitoring`` experiment: the
+(``iris_ml/monitoring/drift.py``), and logs an MLflow run in the ``monitoring`` experiment: the
 metrics, one plot per feature (served over training), the window's size and time span,
 linked to the model version, which gets its latest drift status as the tag
 ``drift_status``.
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from iris_ml.contract import FEATURE_NAMES, SPECIES_KEY
-from iris_ml.drift import REFERENCE_PROFILE_FILE, DriftReport, DriftThresholds
-from iris_ml.payload_log import FILE_PATTERN
+from iris_ml.monitoring.drift import REFERENCE_PROFILE_FILE, DriftReport, DriftThresholds
+from iris_ml.serving.payload_log import FILE_PATTERN
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
 EXPERIMENT = "monitoring"
@@ -89,7 +89,7 @@ def _records(folder: Path) -> Iterator[dict[str, Any] | None]:
 def load_profile(model_name: str, version: str) -> dict[str, Any]:
     from mlflow.tracking import MlflowClient
 
-    from iris_ml.serve import download_model
+    from iris_ml.serving.launcher import download_model
 
     source = MlflowClient().get_model_version(model_name, version).source
     local = Path(download_model(model_name, version, str(source)))
@@ -171,7 +171,7 @@ def log_run(
 def build_parser() -> argparse.ArgumentParser:
     d = DriftThresholds()
     p = argparse.ArgumentParser(
-        prog="python -m iris_ml.monitor",
+        prog="python -m iris_ml.monitoring.monitor",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -196,7 +196,7 @@ def _version(model_name: str, alias: str, pinned: str | None) -> str:
         return pinned
     from mlflow.tracking import MlflowClient
 
-    from iris_ml.registry import resolve_alias
+    from iris_ml.registry.versions import resolve_alias
 
     found = resolve_alias(MlflowClient(), model_name, alias)
     if found is None:
@@ -207,8 +207,8 @@ def _version(model_name: str, alias: str, pinned: str | None) -> str:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from iris_ml.drift import compare
-    from iris_ml.tracking import tracking_refusal
+    from iris_ml.monitoring.drift import compare
+    from iris_ml.tracking.store import tracking_refusal
 
     thresholds = DriftThresholds(**{f.name: getattr(args, f.name) for f in fields(DriftThresholds)})
     since = datetime.now(UTC) - timedelta(hours=args.hours)

@@ -1,4 +1,4 @@
-"""Start a team's ``mlflow server`` after checking what it needs (``python -m iris_ml.tracking_server``).
+"""Start a team's ``mlflow server`` after checking what it needs (``python -m iris_ml.tracking.server``).
 
 Checks the backend store's driver and that the database answers, and that the
 artifacts destination's package is installed, then replaces itself with
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from iris_ml.processes import port_number
-from iris_ml.tracking import (
+from iris_ml.tracking.store import (
     TrackingUnavailable,
     check_artifacts_destination,
     check_backend_store,
@@ -31,7 +31,7 @@ BACKEND_STORE_ENV = "MLFLOW_BACKEND_STORE_URI"  # what `mlflow server` reads (it
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m iris_ml.tracking_server",
+        prog="python -m iris_ml.tracking.server",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

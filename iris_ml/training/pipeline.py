@@ -33,22 +33,26 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from iris_ml import champion as champion_moves
-from iris_ml import registry
 from iris_ml.contract import FEATURE_NAMES, MODEL_VERSION_KEY
-from iris_ml.data import TARGET, load_dataset, split_dataset
-from iris_ml.drift import REFERENCE_PROFILE_ARTIFACT, REFERENCE_PROFILE_FILE, reference_profile
-from iris_ml.evaluation import (
+from iris_ml.model import ESTIMATOR_ARTIFACT, predictions_from_probabilities
+from iris_ml.monitoring.drift import (
+    REFERENCE_PROFILE_ARTIFACT,
+    REFERENCE_PROFILE_FILE,
+    reference_profile,
+)
+from iris_ml.registry import champion as champion_moves
+from iris_ml.registry import versions as registry
+from iris_ml.training.data import TARGET, load_dataset, split_dataset
+from iris_ml.training.evaluation import (
     gate_metrics,
     log_classifier_evaluation,
     probabilities_from_predictions,
 )
-from iris_ml.gate import GateDecision, decide, default_thresholds
-from iris_ml.model import ESTIMATOR_ARTIFACT, predictions_from_probabilities
-from iris_ml.settings import TrainSettings
+from iris_ml.training.gate import GateDecision, decide, default_thresholds
+from iris_ml.training.settings import TrainSettings
 
 _log = logging.getLogger(__name__)
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # iris_ml/
 # What travels with the served model as source: the contract and the wrapper, nothing else.
 SERVING_MODULES = ("__init__.py", "contract.py", "model.py")
 # The served model's runtime requirements, pinned to the versions training ran with.

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from iris_ml.contract import FEATURE_NAMES
-from iris_ml.payload_log import Batch, PayloadLog
-from iris_ml.scored import Scored
-from iris_ml.serving_metrics import ServingMetrics
+from iris_ml.serving.encoding import Scored
+from iris_ml.serving.metrics import ServingMetrics
+from iris_ml.serving.payload_log import Batch, PayloadLog
 
 
 @dataclass

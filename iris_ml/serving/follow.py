@@ -1,5 +1,5 @@
 """Follow the champion: when the alias moves, every worker loads and checks the new version,
-then all of them swap to it at once (``python -m iris_ml.serve --follow``).
+then all of them swap to it at once (``python -m iris_ml.serving.launcher --follow``).
 
 MLflow's scoring server loads one model at start. The launcher instead runs
 ``create_app`` (a uvicorn factory) in each worker: it builds MLflow's own
@@ -46,7 +46,7 @@ from iris_ml.contract import FEATURE_NAMES, MODEL_VERSION_KEY, SPECIES_KEY, TEXT
 from iris_ml.processes import pid_alive
 
 FOLLOW_ENV = "IRIS_FOLLOW"
-_log = logging.getLogger("iris_ml.follow")
+_log = logging.getLogger("iris_ml.serving.follow")
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def load_version(
     import mlflow.pyfunc
     from mlflow.pyfunc import scoring_server
 
-    from iris_ml.serve import download_model
+    from iris_ml.serving.launcher import download_model
 
     path = local_path or download_model(model_name, version, source)
     model = mlflow.pyfunc.load_model(path, model_config={MODEL_VERSION_KEY: version})
@@ -286,7 +286,7 @@ class ChampionFollower:
     def _poll_registry(self) -> None:
         from mlflow.tracking import MlflowClient
 
-        from iris_ml.registry import resolve_alias
+        from iris_ml.registry.versions import resolve_alias
 
         try:
             found = resolve_alias(MlflowClient(), self.config.model_name, self.config.alias)

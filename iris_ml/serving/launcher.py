@@ -1,4 +1,4 @@
-"""Serve the registered champion with MLflow's scoring server (``python -m iris_ml.serve``).
+"""Serve the registered champion with MLflow's scoring server (``python -m iris_ml.serving.launcher``).
 
 The launcher resolves the alias (or takes ``--version N``) and serves exactly
 that version, so the version the model reports is the one answering (MLflow's
@@ -9,17 +9,17 @@ Without ``--follow`` the alias is resolved once, at start: moving it later
 changes nothing until a restart. With ``--follow`` (what ``make serve`` and
 ``make demo`` use) the server watches the alias and swaps every worker to the
 new version once each has loaded and checked it, without failing a request
-(``iris_ml/follow.py``).
+(``iris_ml/serving/follow.py``).
 
 It starts the command ``mlflow models serve --env-manager local`` starts (MLflow's
 ``scoring_server.get_cmd``: uvicorn with the same host, port, workers and timeout)
 without keeping the ``mlflow`` CLI process alive as its parent (about 300 MB less),
 and serves MLflow's own scoring app behind the project's serving layer
-(``iris_ml/serving_layer.py``): ``GET /metrics``, ``X-Request-ID``, error answers
+(``iris_ml/serving/layer.py``): ``GET /metrics``, ``X-Request-ID``, error answers
 without stack traces, and opt-in request and payload logs.
 
 The layer answers plain JSON requests itself, with MLflow's answer at C speed
-(``iris_ml/fast_path.py``); ``--mlflow-handler-only`` sends every request through
+(``iris_ml/serving/fast_path.py``); ``--mlflow-handler-only`` sends every request through
 MLflow's handler instead. ``--plain`` serves MLflow's app module without the layer (what ``mlflow models
 serve`` answers, less the CLI parent); ``--via-mlflow-cli`` runs ``mlflow models
 serve`` itself.
@@ -41,12 +41,12 @@ from pathlib import Path
 from iris_ml.contract import MODEL_VERSION_KEY
 from iris_ml.processes import port_number
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
-from iris_ml.tracking import tracking_refusal
+from iris_ml.tracking.store import tracking_refusal
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5001
 MLFLOW_APP = "mlflow.pyfunc.scoring_server.app:app"
-LAYER_APP = "iris_ml.serving_app:create_app"
+LAYER_APP = "iris_ml.serving.app:create_app"
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def resolve_version(model_name: str, alias: str) -> tuple[str, str] | None:
     """(version, source) of the version the alias points at, or None."""
     from mlflow.tracking import MlflowClient
 
-    from iris_ml.registry import resolve_alias
+    from iris_ml.registry.versions import resolve_alias
 
     found = resolve_alias(MlflowClient(), model_name, alias)
     return (str(found.version), str(found.source)) if found else None
@@ -173,10 +173,10 @@ def layer_command(
     settings: ServeSettings, version: str | None, source: str, local: str
 ) -> tuple[list[str], dict[str, str]]:
     """MLflow's command with our factory in place of MLflow's app module (same server, same app)."""
-    from iris_ml.follow import FOLLOW_ENV, FollowConfig
-    from iris_ml.payload_log import PayloadLogSettings
-    from iris_ml.serving_app import SERVING_ENV, LayerSettings
-    from iris_ml.serving_metrics import MULTIPROC_ENV
+    from iris_ml.serving.app import SERVING_ENV, LayerSettings
+    from iris_ml.serving.follow import FOLLOW_ENV, FollowConfig
+    from iris_ml.serving.metrics import MULTIPROC_ENV
+    from iris_ml.serving.payload_log import PayloadLogSettings
 
     argv, extra = uvicorn_command(settings, local)
     argv = [arg for arg in argv if arg != MLFLOW_APP] + ["--factory", LAYER_APP]
@@ -217,7 +217,7 @@ def layer_command(
 def build_parser() -> argparse.ArgumentParser:
     d = ServeSettings()
     p = argparse.ArgumentParser(
-        prog="python -m iris_ml.serve",
+        prog="python -m iris_ml.serving.launcher",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -47,9 +47,9 @@ from iris_ml.contract import (
     is_safe_request_id,
     value_problem,
 )
-from iris_ml.fast_path import is_plain_json, plain_matrix
-from iris_ml.observed_model import RequestContext, current_request
-from iris_ml.serving_metrics import ServingMetrics, route_label
+from iris_ml.serving.fast_path import is_plain_json, plain_matrix
+from iris_ml.serving.metrics import ServingMetrics, route_label
+from iris_ml.serving.observed_model import RequestContext, current_request
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

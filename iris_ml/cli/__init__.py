@@ -1,0 +1,1 @@
+"""The one ``iris-ml`` command."""

@@ -1,0 +1,1 @@
+"""Monitoring: drift of the payload log against the training data's profile."""

@@ -1,0 +1,1 @@
+"""The MLflow registry: versions, aliases and their history, tag names, the download cache."""

@@ -1,0 +1,1 @@
+"""Serving: the launcher, the worker app and the layer around MLflow's scoring app."""

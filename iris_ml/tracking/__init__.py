@@ -1,0 +1,1 @@
+"""The tracking store: can it be used, and the team's ``mlflow server``."""
