@@ -127,10 +127,11 @@ test-unit: setup ## only the tests that start no process
 test-integration: setup ## the tests that start real processes and the browser
 	$(BIN)/pytest -m "integration or browser" $(PYTEST_ARGS)
 
-lint: setup secrets ## ruff lint and format check, mypy, secret scan
+lint: setup secrets ## ruff lint and format check, mypy, import directions, secret scan
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 secrets: setup ## detect-secrets over the tracked files: must find nothing
 	$(BIN)/detect-secrets scan | $(PY) -c 'import json, sys; r = json.load(sys.stdin)["results"]; sys.exit(f"possible secrets in {sorted(r)}" if r else 0)'

@@ -23,6 +23,7 @@ __all__ = [
     "MISSING",
     "MODEL_VERSION_KEY",
     "PAYLOAD_COLUMNS",
+    "PAYLOAD_FILE_PATTERN",
     "PROBABILITIES_KEY",
     "PROBABILITY_COLUMNS",
     "PROBLEM_KINDS",
@@ -90,6 +91,8 @@ PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"probability_{s}" for s in SPECIES
 PAYLOAD_COLUMNS: tuple[str, ...] = (
     "time", "request_id", MODEL_VERSION_KEY, *FEATURE_NAMES, SPECIES_KEY, *PROBABILITY_COLUMNS,
 )  # fmt: skip
+# The payload log's files: each worker writes payloads-<pid>-<n>.jsonl; the monitor reads them all.
+PAYLOAD_FILE_PATTERN = "payloads-*.jsonl"
 
 # A caller's request id: X-Request-ID, or Azure's x-ms-client-request-id. The project's server
 # keeps it when it is a short token of safe characters, else makes one up; Azure's server

@@ -22,9 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iris_ml.contract import FEATURE_NAMES, SPECIES_KEY
+from iris_ml.contract import FEATURE_NAMES, PAYLOAD_FILE_PATTERN, SPECIES_KEY
 from iris_ml.monitoring.drift import REFERENCE_PROFILE_FILE, DriftReport, DriftThresholds
-from iris_ml.serving.payload_log import FILE_PATTERN
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
 EXPERIMENT = "monitoring"
@@ -74,7 +73,7 @@ def read_window(folder: Path, since: datetime, max_rows: int) -> Window:
 
 
 def _records(folder: Path) -> Iterator[dict[str, Any] | None]:
-    for path in sorted(folder.glob(FILE_PATTERN)):
+    for path in sorted(folder.glob(PAYLOAD_FILE_PATTERN)):
         with path.open(encoding="utf-8", errors="replace") as lines:
             for line in lines:
                 try:
@@ -89,7 +88,7 @@ def _records(folder: Path) -> Iterator[dict[str, Any] | None]:
 def load_profile(model_name: str, version: str) -> dict[str, Any]:
     from mlflow.tracking import MlflowClient
 
-    from iris_ml.serving.launcher import download_model
+    from iris_ml.registry.download import download_model
 
     source = MlflowClient().get_model_version(model_name, version).source
     local = Path(download_model(model_name, version, str(source)))

@@ -10,40 +10,17 @@ payload log). The launcher (``iris_ml/serving/launcher.py``) hands the settings 
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from iris_ml.serving.follow import FOLLOW_ENV, create_follower
+from iris_ml.serving.follow import create_follower
+from iris_ml.serving.handoff import FOLLOW_ENV, LayerSettings
 from iris_ml.serving.layer import ServingLayer
 from iris_ml.serving.metrics import ServingMetrics
 from iris_ml.serving.observed_model import ObservedModel
-from iris_ml.serving.payload_log import PayloadLog, PayloadLogSettings
-
-SERVING_ENV = "IRIS_SERVING"
-
-
-@dataclass(frozen=True)
-class LayerSettings:
-    """What the launcher hands every worker (JSON in ``$IRIS_SERVING``)."""
-
-    model_path: str | None = None  # served as is (without --follow)
-    version: str | None = None
-    log_requests: bool = False
-    payloads: PayloadLogSettings | None = None
-    fast_path: bool = True  # answer plain requests in the layer (fast_path.py)
-
-    def to_env(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_env(cls) -> LayerSettings:
-        data = json.loads(os.environ[SERVING_ENV])
-        payloads = data.pop("payloads")
-        return cls(**data, payloads=PayloadLogSettings(**payloads) if payloads else None)
+from iris_ml.serving.payload_log import PayloadLog
 
 
 def _log_to_stderr(name: str, fmt: str) -> None:

@@ -38,37 +38,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from iris_ml.contract import FEATURE_NAMES, MODEL_VERSION_KEY, SPECIES_KEY, TEXTBOOK_FLOWERS
 from iris_ml.processes import pid_alive
+from iris_ml.registry.download import download_model
+from iris_ml.serving.handoff import FollowConfig
 
-FOLLOW_ENV = "IRIS_FOLLOW"
 _log = logging.getLogger("iris_ml.serving.follow")
-
-
-@dataclass(frozen=True)
-class FollowConfig:
-    """What the launcher hands every worker (JSON in ``$IRIS_FOLLOW``)."""
-
-    state_dir: str
-    model_name: str
-    alias: str
-    version: str  # the version the launcher resolved and downloaded
-    source: str
-    local_path: str
-    workers: int
-    interval: float = 10.0  # seconds between registry polls
-    swap_timeout: float = 120.0  # activate without a worker that is still loading after this
-
-    def to_env(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_env(cls) -> FollowConfig:
-        return cls(**json.loads(os.environ[FOLLOW_ENV]))
 
 
 class CheckFailed(Exception):
@@ -96,8 +75,6 @@ def load_version(
     """Download (cached), load, wrap in MLflow's scoring app, and check one version."""
     import mlflow.pyfunc
     from mlflow.pyfunc import scoring_server
-
-    from iris_ml.serving.launcher import download_model
 
     path = local_path or download_model(model_name, version, source)
     model = mlflow.pyfunc.load_model(path, model_config={MODEL_VERSION_KEY: version})

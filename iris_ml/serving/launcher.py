@@ -28,25 +28,32 @@ serve`` itself.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shlex
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from iris_ml.contract import MODEL_VERSION_KEY
 from iris_ml.processes import port_number
+from iris_ml.registry.download import download_model
+from iris_ml.serving.handoff import (
+    FOLLOW_ENV,
+    MULTIPROC_ENV,
+    SERVING_ENV,
+    WORKER_APP,
+    FollowConfig,
+    LayerSettings,
+    PayloadLogSettings,
+    state_dir,
+)
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 from iris_ml.tracking.store import tracking_refusal
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5001
 MLFLOW_APP = "mlflow.pyfunc.scoring_server.app:app"
-LAYER_APP = "iris_ml.serving.app:create_app"
 
 
 @dataclass(frozen=True)
@@ -130,56 +137,12 @@ def resolve_version(model_name: str, alias: str) -> tuple[str, str] | None:
     return (str(found.version), str(found.source)) if found else None
 
 
-def download_model(model_name: str, version: str, source: str) -> str:
-    """The version's files in a local cache (registered versions are immutable)."""
-    import mlflow
-    import mlflow.artifacts
-
-    key = hashlib.sha256(
-        "|".join([mlflow.get_tracking_uri(), model_name, version, source]).encode()
-    ).hexdigest()[:16]
-    target = Path(tempfile.gettempdir()) / "iris-ml-models" / f"{model_name}-{version}-{key}"
-    if (target / "MLmodel").is_file():
-        return str(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent))
-    mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{model_name}/{version}", dst_path=str(staging)
-    )
-    try:
-        staging.rename(target)  # atomic: a concurrent start either wins or reuses
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-    return str(target)
-
-
-def state_dir() -> Path:
-    """A folder the workers share, named after the server's pid; stale ones are removed."""
-    from iris_ml.processes import pid_alive
-
-    parent = Path(tempfile.gettempdir()) / "iris-ml-serve"
-    parent.mkdir(exist_ok=True)
-    for old in parent.iterdir():
-        if old.name.isdigit() and not pid_alive(int(old.name)):
-            shutil.rmtree(old, ignore_errors=True)
-    # The launcher's pid is the server's: os.execve below keeps it.
-    state = parent / str(os.getpid())
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir()
-    return state
-
-
 def layer_command(
     settings: ServeSettings, version: str | None, source: str, local: str
 ) -> tuple[list[str], dict[str, str]]:
     """MLflow's command with our factory in place of MLflow's app module (same server, same app)."""
-    from iris_ml.serving.app import SERVING_ENV, LayerSettings
-    from iris_ml.serving.follow import FOLLOW_ENV, FollowConfig
-    from iris_ml.serving.metrics import MULTIPROC_ENV
-    from iris_ml.serving.payload_log import PayloadLogSettings
-
     argv, extra = uvicorn_command(settings, local)
-    argv = [arg for arg in argv if arg != MLFLOW_APP] + ["--factory", LAYER_APP]
+    argv = [arg for arg in argv if arg != MLFLOW_APP] + ["--factory", WORKER_APP]
     state = state_dir()
     (state / "metrics").mkdir()
     payloads = None

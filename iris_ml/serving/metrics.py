@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from iris_ml.contract import FEATURE_NAMES, FEATURES, PROBLEM_KINDS, SPECIES
+from iris_ml.serving.handoff import MULTIPROC_ENV
 
 if TYPE_CHECKING:  # prometheus-client is imported where it is used: no import-time registry
     from prometheus_client import CollectorRegistry, Histogram
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 ROUTES = ("/invocations", "/ping", "/health", "/version", "/metrics")
 OTHER = "other"
 # Requests take ~1 ms for one row and ~100 ms for 10,000; the tail goes to the timeout (60 s).

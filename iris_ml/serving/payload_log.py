@@ -36,21 +36,11 @@ from iris_ml.contract import (
     SPECIES_KEY,
 )
 from iris_ml.serving.encoding import Scored, fill, json_text, number_texts, species_texts
+from iris_ml.serving.handoff import PayloadLogSettings
 
 _log = logging.getLogger("iris_ml.payloads")
-FILE_PATTERN = "payloads-*.jsonl"
 BATCHES_PER_FORMAT = 32  # ~0.3 ms of formatting for one-row requests between GIL hand-overs
 COLUMNS = PAYLOAD_COLUMNS
-
-
-@dataclass(frozen=True)
-class PayloadLogSettings:
-    folder: str
-    max_total_bytes: int  # per worker (the launcher's --payload-max-mb)
-    sample_rate: float = 1.0  # share of requests whose rows are written
-    max_file_bytes: int = 16 * 1024 * 1024
-    max_queued_rows: int = 200_000  # ~10 MB of pending rows per worker at most
-    flush_interval: float = 0.2  # seconds: rows reach the file this late at most (plus writing)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import pytest
 
 from iris_ml.contract import FEATURE_NAMES, SPECIES
 from iris_ml.serving.encoding import Scored
-from iris_ml.serving.payload_log import COLUMNS, Batch, PayloadLog, PayloadLogSettings, lines
+from iris_ml.serving.handoff import PayloadLogSettings
+from iris_ml.serving.payload_log import COLUMNS, Batch, PayloadLog, lines
 
 
 def payload_settings(folder: str, **given) -> PayloadLogSettings:

@@ -8,10 +8,16 @@ import sys
 
 import pytest
 
+from iris_ml.serving import handoff
 from iris_ml.serving import launcher as serve
-from iris_ml.serving.app import SERVING_ENV, LayerSettings
-from iris_ml.serving.follow import FOLLOW_ENV, FollowConfig
-from iris_ml.serving.metrics import MULTIPROC_ENV
+from iris_ml.serving.handoff import (
+    FOLLOW_ENV,
+    MULTIPROC_ENV,
+    SERVING_ENV,
+    WORKER_APP,
+    FollowConfig,
+    LayerSettings,
+)
 
 
 def test_the_layer_runs_mlflows_command_with_our_factory_in_place_of_its_app(tmp_path, monkeypatch):
@@ -20,7 +26,7 @@ def test_the_layer_runs_mlflows_command_with_our_factory_in_place_of_its_app(tmp
     argv, env = serve.layer_command(settings, "4", "models:/m-abc", "/cache/model")
     plain, plain_env = serve.uvicorn_command(settings, "/cache/model")
     assert serve.MLFLOW_APP in plain and serve.MLFLOW_APP not in argv
-    assert argv[-2:] == ["--factory", serve.LAYER_APP]
+    assert argv[-2:] == ["--factory", WORKER_APP]
     assert argv[:-2] == [a for a in plain if a != serve.MLFLOW_APP]  # same host, port, workers
     config = FollowConfig(**json.loads(env[FOLLOW_ENV]))
     assert (config.version, config.workers, config.interval) == ("4", 2, 3.0)
@@ -77,10 +83,10 @@ def test_version_and_alias_exclude_each_other(capsys):
 
 
 def test_stale_follow_folders_of_dead_servers_are_removed(tmp_path, monkeypatch):
-    monkeypatch.setattr(serve.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(handoff.tempfile, "gettempdir", lambda: str(tmp_path))
     parent = tmp_path / "iris-ml-serve"
     (parent / "999999999").mkdir(parents=True)  # no such pid
-    state = serve.state_dir()
+    state = handoff.state_dir()
     assert not (parent / "999999999").exists()
     assert state.is_dir() and state.parent == parent
 
