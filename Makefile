@@ -72,14 +72,13 @@ uv-cache: ## resolve conda.yaml's packages once so `mlflow run --env-manager uv`
 	  | $(BIN)/uv pip compile --quiet - --constraint requirements.lock --python $(PY) --output-file /dev/null
 
 train: setup ## run the MLflow Project: train, evaluate, register, gate, promote
-	$(PY) -m iris_ml.tracking.store
-	$(BIN)/mlflow run . --env-manager local $(TRAIN_ARGS)
+	$(BIN)/iris-ml train $(TRAIN_ARGS)
 
 train-uv: setup ## the MLflow Project in a fresh uv venv built from conda.yaml, held to the lock
-	UV_CONSTRAINT=$(CURDIR)/requirements.lock PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow run . --env-manager uv $(TRAIN_ARGS)
+	$(BIN)/iris-ml train --env-manager uv $(TRAIN_ARGS)
 
 serve: setup ## serve the champion, following the alias (HOST, PORT, WORKERS, FOLLOW, VERSION, PAYLOADS, SERVE_ARGS)
-	$(PY) -m iris_ml.serving.launcher --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+	$(BIN)/iris-ml serve --host $(HOST) --port $(PORT) --workers $(WORKERS) \
 	  $(if $(VERSION),--version $(VERSION),$(if $(filter 1,$(FOLLOW)),--follow)) \
 	  $(if $(PAYLOADS),--log-payloads $(PAYLOADS)) $(SERVE_ARGS)
 
@@ -87,34 +86,30 @@ ui: setup ## the Gradio page on UI_PORT, against SCORING_URI (default: make serv
 	SCORING_URI="$(SCORING_URI)" $(PY) -m ui --host $(HOST) --port $(UI_PORT)
 
 tracking-server: setup ## a team's mlflow server: checks MLFLOW_BACKEND_STORE_URI and the artifacts destination first
-	$(PY) -m iris_ml.tracking.server --host $(HOST) --port $(TRACKING_PORT) \
+	$(BIN)/iris-ml tracking-server --host $(HOST) --port $(TRACKING_PORT) \
 	  --artifacts-destination "$(ARTIFACTS_DESTINATION)" $(TRACKING_ARGS)
 
 champion: setup ## which version is champion, since when, its metrics and gate decision
-	$(PY) -m iris_ml.registry.champion show
+	$(BIN)/iris-ml champion show
 
 champion-history: setup ## every move of the champion alias: when, from which version, who, why
-	$(PY) -m iris_ml.registry.champion history
+	$(BIN)/iris-ml champion history
 
 champion-set: setup ## make VERSION the champion (REASON required; FORCE=1 for a version the gate rejected)
-	$(PY) -m iris_ml.registry.champion set "$(VERSION)" --reason "$(REASON)" $(if $(filter 1,$(FORCE)),--force)
+	$(BIN)/iris-ml champion set "$(VERSION)" --reason "$(REASON)" $(if $(filter 1,$(FORCE)),--force)
 
 rollback: setup ## move the champion back to the version before its last move (REASON)
-	$(PY) -m iris_ml.registry.champion rollback $(if $(REASON),--reason "$(REASON)")
+	$(BIN)/iris-ml champion rollback $(if $(REASON),--reason "$(REASON)")
 
 demo: setup ## train + register + promote, then serve the champion and the UI until Ctrl-C
-	$(PY) -m iris_ml.cli.demo --train --train-args="$(TRAIN_ARGS)" --host $(HOST) --port $(PORT) --ui-port $(UI_PORT) --workers $(WORKERS) \
+	$(BIN)/iris-ml demo --train --train-args="$(TRAIN_ARGS)" --host $(HOST) --port $(PORT) --ui-port $(UI_PORT) --workers $(WORKERS) \
 	  $(if $(PAYLOADS),--log-payloads $(PAYLOADS))
 
 monitor: setup ## compare the payload log (PAYLOADS) with the champion's training data; exit 3 on drift
-	$(PY) -m iris_ml.monitoring.monitor --payloads $(PAYLOADS) $(MONITOR_ARGS)
+	$(BIN)/iris-ml monitor --payloads $(PAYLOADS) $(MONITOR_ARGS)
 
 retrain-if-drift: setup ## monitor, then train (the gate decides) only when drift was found
-	@$(PY) -m iris_ml.monitoring.monitor --payloads $(PAYLOADS) $(MONITOR_ARGS); status=$$?; \
-	if [ $$status -eq 3 ]; then echo "Drift found: training a candidate (the gate decides)"; \
-	  $(MAKE) --no-print-directory train; \
-	elif [ $$status -eq 0 ]; then echo "No drift: nothing to train"; \
-	else exit $$status; fi
+	$(BIN)/iris-ml retrain-if-drift --payloads $(PAYLOADS) $(MONITOR_ARGS) $(TRAIN_ARGS)
 
 test: lint ## lint, then the whole suite (browser tests need Chromium: see .ci/run)
 	$(BIN)/pytest $(PYTEST_ARGS)

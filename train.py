@@ -113,11 +113,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # Two progress bars per model logged are noise in a job's log (set before MLflow loads).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from iris_ml.tracking.store import tracking_refusal
+    from iris_ml.tracking.store import store_refused
     from iris_ml.training.pipeline import train
 
-    if refusal := tracking_refusal():
-        print(f"train.py: {refusal}", file=sys.stderr)
+    if store_refused("train.py"):
         return 1
     commit = _git_commit()
     result = train(settings, tags={"git_commit": commit} if commit else None)

@@ -7,7 +7,6 @@ only. Each child starts in its own session, so stopping it reaches what it start
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
@@ -20,8 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-MAX_PORT = 65535
-
 
 class NotReady(RuntimeError):
     """A child exited, or did not become ready in time."""
@@ -32,17 +29,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def port_number(text: str) -> int:
-    """argparse type for a server's ``--port``: 1-65535, or a usage error (not bind's traceback)."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= port <= MAX_PORT:
-        raise argparse.ArgumentTypeError(f"a port is 1-{MAX_PORT}, got {port}")
-    return port
 
 
 def port_taken(host: str, port: int) -> bool:

@@ -1,1 +1,1 @@
-"""The one ``iris-ml`` command."""
+"""The one ``iris-ml`` command (``main``) and the operations that combine stages."""

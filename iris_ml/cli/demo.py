@@ -1,7 +1,8 @@
-"""Run the champion's scoring server and the UI together until Ctrl-C (``make demo``).
+"""Serve the champion and the UI together until Ctrl-C (``iris-ml demo``, ``make demo``).
 
 With ``--train`` it first runs the MLflow Project: a run the gate rejects goes on with
-the current champion, any other failed run stops the demo with its error. It then starts ``python -m iris_ml.serving.launcher`` and ``python -m ui`` as child process groups,
+the current champion, any other failed run stops the demo with its error. The ports and the tracking store are checked first. It then
+starts ``iris-ml serve`` and the UI (``python -m iris_ml_ui``) as child process groups,
 waits until both answer, prints the URLs, a sample ``curl`` and the time to
 ready, and stops both cleanly on Ctrl-C, SIGTERM, or when either one exits.
 """
@@ -18,19 +19,28 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
+from iris_ml.cli.train import mlflow_run_command, project_dir, run_project
+from iris_ml.commands import (
+    EXIT_DECIDED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    command_parser,
+    port_number,
+)
 from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
 from iris_ml.processes import (
     NotReady,
     http_ok,
-    port_number,
     port_taken,
     start_group,
     stop_groups,
     wait_until,
 )
 from iris_ml.serving.launcher import DEFAULT_HOST, DEFAULT_PORT
-from iris_ml.training.gate import NOT_PROMOTED
+from iris_ml.tracking.store import store_refused
 
 DEFAULT_UI_PORT = 7860
 SAMPLE_ROW = list(TEXTBOOK_FLOWERS[0][0])  # a setosa: the printed curl answers setosa
@@ -42,32 +52,17 @@ def sample_curl(url: str) -> str:
 
 
 def train_first(command: Sequence[str]) -> str | None:
-    """Run the training command, echoing its output; None to go on serving, else why not.
-
-    ``mlflow run`` exits 1 for every failed run, so the gate's verdict is read from the
-    entry point's own line (train.py prints NOT_PROMOTED and exits 3).
-    """
-    rejected = False
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    ) as proc:
-        for line in proc.stdout or ():  # always a pipe: stdout=PIPE
-            print(line, end="", flush=True)
-            rejected = rejected or line.startswith(NOT_PROMOTED)
-    if proc.returncode == 0:
-        return None
-    if rejected:
+    """Run the training command, echoing its output; None to go on serving, else why not."""
+    status = run_project(command)
+    if status == EXIT_DECIDED:
         print("The gate kept the current champion: serving it.", flush=True)
+    if status in (EXIT_OK, EXIT_DECIDED):
         return None
-    return f"training failed (exit status {proc.returncode}; its output is above)"
-
-
-def _bin(name: str) -> str:
-    return os.path.join(os.path.dirname(sys.executable), name)  # the venv's, without PATH
+    return "training failed (its output is above)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m iris_ml.cli.demo", description=__doc__)
+    parser = command_parser("demo", __doc__)
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=port_number, default=DEFAULT_PORT)
     parser.add_argument("--ui-port", type=port_number, default=DEFAULT_UI_PORT)
@@ -85,16 +80,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Checked before training: a taken port found after a training run wasted the run.
+    problem = taken_ports_problem(args.host, {"scoring server": args.port, "UI": args.ui_port})
+    if problem:
+        print(f"Not starting the demo: {problem}", file=sys.stderr)
+        return EXIT_FAILED
     if args.train:
-        train = [_bin("mlflow"), "run", ".", "--env-manager", "local"]
+        if store_refused("Not starting the demo"):
+            return EXIT_FAILED
+        project = project_dir() or Path.cwd()
+        command = mlflow_run_command(project, shlex.split(args.train_args), "local")
         try:
-            failed = train_first([*train, *shlex.split(args.train_args)])
+            failed = train_first(command)
         except KeyboardInterrupt:  # Ctrl-C while training: the run stops with it
             print("\nStopped before serving.", file=sys.stderr)
-            return 130
+            return EXIT_INTERRUPTED
         if failed:
             print(f"Not starting the demo: {failed}.", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
     return serve_and_show(args)
 
 
@@ -115,14 +118,10 @@ def taken_ports_problem(host: str, ports: dict[str, int]) -> str | None:
 
 def serve_and_show(args: argparse.Namespace) -> int:
     """Start the scoring server, then the UI; print where they are; stop both on Ctrl-C."""
-    problem = taken_ports_problem(args.host, {"scoring server": args.port, "UI": args.ui_port})
-    if problem:
-        print(f"Not starting the demo: {problem}", file=sys.stderr)
-        return 1
     started = time.monotonic()
     scoring_url = f"http://{args.host}:{args.port}/invocations"
     ui_url = f"http://{args.host}:{args.ui_port}/"
-    serve_cmd = [sys.executable, "-m", "iris_ml.serving.launcher", "--host", args.host]
+    serve_cmd = [sys.executable, "-m", "iris_ml", "serve", "--host", args.host]
     serve_cmd += ["--port", str(args.port), "--workers", str(args.workers), "--follow"]
     if args.log_payloads:
         serve_cmd += ["--log-payloads", args.log_payloads]

@@ -1,4 +1,4 @@
-"""Compare what the served model was asked with its training data (``python -m iris_ml.monitoring.monitor``).
+"""Compare what the served model was asked with its training data (``iris-ml monitor``).
 
 Reads a window of the payload log (``serve --log-payloads DIR``), compares each feature
 and the species mix with the reference profile that training logged inside the model
@@ -22,13 +22,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from iris_ml.commands import EXIT_DECIDED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_parser
 from iris_ml.contract import FEATURE_NAMES, PAYLOAD_FILE_PATTERN, SPECIES_KEY
 from iris_ml.monitoring.drift import REFERENCE_PROFILE_FILE, DriftReport, DriftThresholds
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
 EXPERIMENT = "monitoring"
 DRIFT_TAG = "drift_status"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
+EXIT_DRIFT = EXIT_DECIDED
 
 
 class UsageError(Exception):
@@ -169,11 +170,7 @@ def log_run(
 
 def build_parser() -> argparse.ArgumentParser:
     d = DriftThresholds()
-    p = argparse.ArgumentParser(
-        prog="python -m iris_ml.monitoring.monitor",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("monitor", __doc__)
     p.add_argument("--payloads", required=True, help="the folder serve --log-payloads writes")
     p.add_argument("--hours", type=float, default=24.0, help="the window: rows of the last N hours")
     p.add_argument("--max-rows", type=int, default=100_000, help="the newest N rows at most")
@@ -207,13 +204,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from iris_ml.monitoring.drift import compare
-    from iris_ml.tracking.store import tracking_refusal
+    from iris_ml.tracking.store import store_refused
 
     thresholds = DriftThresholds(**{f.name: getattr(args, f.name) for f in fields(DriftThresholds)})
     since = datetime.now(UTC) - timedelta(hours=args.hours)
     window = read_window(Path(args.payloads), since, args.max_rows)
-    if refusal := tracking_refusal():
-        print(f"error: {refusal}", file=sys.stderr)
+    if store_refused():
         return EXIT_FAILED
     version = _version(args.model_name, args.alias, args.version)
     profile = load_profile(args.model_name, version)

@@ -1,4 +1,4 @@
-"""Champion operations: show, history, set, rollback (``python -m iris_ml.registry.champion``).
+"""Champion operations: show, history, set, rollback (``iris-ml champion``).
 
 Every move of the alias is recorded in the registry itself, as a tag on the
 version that received it: ``moved.<alias>.<epoch ms>`` = JSON ``{"from", "by",
@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from iris_ml.commands import EXIT_FAILED, HelpFormatter, command_parser
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
 MOVE_TAG_PREFIX = "moved."
@@ -199,23 +200,35 @@ def format_move(m: Move) -> str:
     return f"{m.at}  version {m.version} ({origin})  by {m.by}: {m.reason}"
 
 
+def _reason(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("say why: the reason is recorded with the move")
+    return text.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m iris_ml.registry.champion",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("champion", __doc__)
     p.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
     p.add_argument("--alias", default=DEFAULT_ALIAS)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("show", help="which version, since when, its metrics and gate decision")
-    sub.add_parser("history", help="every recorded move: when, from which version, who, why")
-    set_p = sub.add_parser("set", help="point the alias at VERSION")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{show,history,set,rollback}")
+    sub.add_parser(
+        "show",
+        formatter_class=HelpFormatter,
+        help="which version, since when, its metrics and gate decision",
+    )
+    sub.add_parser(
+        "history",
+        formatter_class=HelpFormatter,
+        help="every recorded move: when, from which version, who, why",
+    )
+    set_p = sub.add_parser("set", formatter_class=HelpFormatter, help="point the alias at VERSION")
     set_p.add_argument("version")
-    set_p.add_argument("--reason", required=True, help="why, recorded with the move")
+    set_p.add_argument("--reason", required=True, type=_reason, help="why, recorded with the move")
     set_p.add_argument("--force", action="store_true", help="allow a version the gate rejected")
-    back = sub.add_parser("rollback", help="back to the version before the last move")
+    back = sub.add_parser(
+        "rollback", formatter_class=HelpFormatter, help="back to the version before the last move"
+    )
     back.add_argument("--reason", default="rolled back", help="why, recorded with the move")
     return p
 
@@ -244,11 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from iris_ml.tracking.store import tracking_refusal
+    from iris_ml.tracking.store import store_refused
 
-    if refusal := tracking_refusal():
-        print(f"error: {refusal}", file=sys.stderr)
-        return 1
+    if store_refused():
+        return EXIT_FAILED
     try:
         print(run(args, MlflowClient()))
     except ChampionError as exc:

@@ -1,4 +1,4 @@
-"""Serve the registered champion with MLflow's scoring server (``python -m iris_ml.serving.launcher``).
+"""Serve the registered champion with MLflow's scoring server (``iris-ml serve``).
 
 The launcher resolves the alias (or takes ``--version N``) and serves exactly
 that version, so the version the model reports is the one answering (MLflow's
@@ -35,8 +35,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from iris_ml.commands import EXIT_FAILED, command_parser, port_number
 from iris_ml.contract import MODEL_VERSION_KEY
-from iris_ml.processes import port_number
 from iris_ml.registry.download import download_model
 from iris_ml.serving.handoff import (
     FOLLOW_ENV,
@@ -49,7 +49,7 @@ from iris_ml.serving.handoff import (
     state_dir,
 )
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
-from iris_ml.tracking.store import tracking_refusal
+from iris_ml.tracking.store import store_refused
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5001
@@ -179,11 +179,7 @@ def layer_command(
 
 def build_parser() -> argparse.ArgumentParser:
     d = ServeSettings()
-    p = argparse.ArgumentParser(
-        prog="python -m iris_ml.serving.launcher",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("serve", __doc__)
     _add_model_options(p.add_argument_group("which model"), d)
     _add_server_options(p.add_argument_group("server"), d)
     _add_observability_options(p.add_argument_group("logs"), d)
@@ -361,9 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         version, source, local, uri = None, "", args.model_path, args.model_path
         label = args.model_path
     else:
-        if refusal := tracking_refusal():
-            print(f"error: {refusal}", file=sys.stderr)
-            return 1
+        if store_refused():
+            return EXIT_FAILED
         picked = _pick_version(settings, args.version)
         if isinstance(picked, str):
             print(picked, file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Start a team's ``mlflow server`` after checking what it needs (``python -m iris_ml.tracking.server``).
+"""Start a team's ``mlflow server`` after checking what it needs (``iris-ml tracking-server``).
 
 Checks the backend store's driver and that the database answers, and that the
 artifacts destination's package is installed, then replaces itself with
@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from iris_ml.processes import port_number
+from iris_ml.commands import EXIT_USAGE, command_parser, port_number
 from iris_ml.tracking.store import (
     TrackingUnavailable,
     check_artifacts_destination,
@@ -25,16 +25,12 @@ from iris_ml.tracking.store import (
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
-EXIT_UNUSABLE = 2
+EXIT_UNUSABLE = EXIT_USAGE
 BACKEND_STORE_ENV = "MLFLOW_BACKEND_STORE_URI"  # what `mlflow server` reads (its --help)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m iris_ml.tracking.server",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("tracking-server", __doc__)
     p.add_argument(
         "--backend-store-uri",
         default=os.environ.get(BACKEND_STORE_ENV),

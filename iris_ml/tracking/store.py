@@ -198,15 +198,28 @@ def tracking_refusal() -> str | None:
     return None
 
 
-def main() -> int:
-    """``python -m iris_ml.tracking.store``: check $MLFLOW_TRACKING_URI (``make train`` runs it first)."""
+def store_refused(prefix: str = "error") -> bool:
+    """Say on stderr why the tracking store cannot be used, if it cannot; True then.
+
+    Every command that reads or writes the registry asks this first.
+    """
     import sys
 
-    if refusal := tracking_refusal():
-        print(f"error: {refusal}", file=sys.stderr)
-        return 2
-    return 0
+    refusal = tracking_refusal()
+    if refusal:
+        print(f"{prefix}: {refusal}", file=sys.stderr)
+    return refusal is not None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``iris-ml check-tracking``: can ``$MLFLOW_TRACKING_URI`` be used? (``make train`` asks first)."""
+    from iris_ml.commands import EXIT_OK, EXIT_USAGE, command_parser
+
+    command_parser("check-tracking", __doc__).parse_args(argv)
+    return EXIT_USAGE if store_refused() else EXIT_OK
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    sys.exit(main())

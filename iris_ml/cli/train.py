@@ -1,0 +1,99 @@
+"""Run the MLflow Project: train, evaluate, register, gate, promote (``iris-ml train``).
+
+The same as ``mlflow run . --env-manager local`` in the checkout, after a check that the
+tracking store answers (one sentence instead of minutes of MLflow's retries).
+``mlflow run`` exits 1 for every failed run, so the gate's verdict is read from
+train.py's own NOT PROMOTED line: exit status 3 when the gate kept the champion.
+``--env-manager uv`` builds a fresh venv from conda.yaml held to requirements.lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from iris_ml.commands import EXIT_DECIDED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_parser
+from iris_ml.training.gate import NOT_PROMOTED
+
+DEFAULT_EXPERIMENT = "iris-classifier"
+LOCK_FILE = "requirements.lock"
+
+
+def project_dir() -> Path | None:
+    """The folder holding the MLproject: this one, or the checkout iris_ml was installed from."""
+    for folder in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (folder / "MLproject").is_file():
+            return folder
+    return None
+
+
+def mlflow_run_command(project: Path, params: Sequence[str], env_manager: str) -> list[str]:
+    mlflow = str(Path(sys.executable).parent / "mlflow")  # the venv's, whatever PATH says
+    command = [mlflow, "run", str(project), "--env-manager", env_manager]
+    for param in params:
+        command += ["-P", param]
+    return command
+
+
+def run_project(command: Sequence[str], env: dict[str, str] | None = None) -> int:
+    """Run ``mlflow run``, echoing its output; 0 promoted, 3 kept by the gate, 1 failed."""
+    rejected = False
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
+    ) as proc:
+        for line in proc.stdout or ():  # always a pipe: stdout=PIPE
+            print(line, end="", flush=True)
+            rejected = rejected or line.startswith(NOT_PROMOTED)
+    if proc.returncode == 0:
+        return EXIT_OK
+    return EXIT_DECIDED if rejected else EXIT_FAILED
+
+
+def training_env(project: Path, experiment: str) -> dict[str, str]:
+    # `mlflow run` starts the entry point as `python train.py`: this venv's python first.
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "MLFLOW_EXPERIMENT_NAME": experiment}
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    if (project / LOCK_FILE).is_file():
+        env.setdefault("UV_CONSTRAINT", str(project / LOCK_FILE))  # for --env-manager uv
+    return env
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = command_parser("train", __doc__)
+    p.add_argument(
+        "-P", dest="params", action="append", default=[], metavar="NAME=VALUE",
+        help="an MLproject parameter, e.g. -P C=0.5 -P min_accuracy=0.95 (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
+        "--env-manager", choices=("local", "uv"), default="local",
+        help="local: this venv; uv: a fresh venv from conda.yaml, held to the lock",
+    )  # fmt: skip
+    p.add_argument(
+        "--experiment-name", default=os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT),
+        help="the MLflow experiment of the run ($MLFLOW_EXPERIMENT_NAME)",
+    )  # fmt: skip
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from iris_ml.tracking.store import store_refused
+
+    args = build_parser().parse_args(argv)
+    if bad := [p for p in args.params if "=" not in p]:
+        print(f"error: -P takes NAME=VALUE, got {bad[0]!r}", file=sys.stderr)
+        return EXIT_USAGE
+    project = project_dir()
+    if project is None:
+        print(
+            "error: no MLproject here: run iris-ml train in the iris-ml checkout", file=sys.stderr
+        )
+        return EXIT_USAGE
+    if store_refused():
+        return EXIT_USAGE
+    command = mlflow_run_command(project, args.params, args.env_manager)
+    return run_project(command, training_env(project, args.experiment_name))

@@ -1,0 +1,45 @@
+"""What every ``iris-ml`` subcommand shares: its parser, its exit statuses, its flag types.
+
+Standard library only, so ``iris-ml --help`` and a mistyped flag cost no MLflow import.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+# Exit statuses of every subcommand (``iris-ml --help`` lists them).
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command could not do its work (an unreachable store, a refused move)
+EXIT_USAGE = 2  # the command line or a setting is wrong; nothing was done
+EXIT_DECIDED = 3  # a decision, not a failure: the gate kept the champion, or drift was found
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_STATUSES = {
+    EXIT_OK: "done (promoted; no drift)",
+    EXIT_FAILED: "failed (the message says why)",
+    EXIT_USAGE: "usage: a flag or setting is wrong, nothing was done",
+    EXIT_DECIDED: "decided: the gate kept the champion (train), or drift was found (monitor)",
+    EXIT_INTERRUPTED: "stopped by Ctrl-C",
+}
+MAX_PORT = 65535
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module's docstring as written, and every flag's default in ``--help``."""
+
+
+def command_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of ``iris-ml NAME``, described by its module's docstring."""
+    return argparse.ArgumentParser(
+        prog=f"iris-ml {name}", description=doc, formatter_class=HelpFormatter
+    )
+
+
+def port_number(text: str) -> int:
+    """argparse type for a server's ``--port``: 1-65535, or a usage error (not bind's traceback)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"a port is 1-{MAX_PORT}, got {port}")
+    return port
