@@ -66,8 +66,10 @@ def gate_outcome(tracking_uri: str, job_name: str) -> str:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from iris_ml.registry.tags import GATE_TAG
+
     try:
         run = MlflowClient(tracking_uri=tracking_uri).get_run(job_name)
     except MlflowException as exc:
         raise SettingsError(f"cannot read the training run {job_name}: {exc.message}") from None
-    return run.data.tags.get("gate", "unknown (the run has no gate tag)")
+    return run.data.tags.get(GATE_TAG, "unknown (the run has no gate tag)")

@@ -39,6 +39,7 @@ __all__ = [
     "format_row_errors",
     "is_safe_request_id",
     "is_valid_row",
+    "media_type",
     "row_problems",
     "validate_records",
     "value_problem",
@@ -306,3 +307,13 @@ def format_row_errors(errors: Sequence[RowError], limit: int = 5) -> str:
 def _short_repr(value: object, limit: int = 40) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def media_type(header: str) -> tuple[str, dict[str, str]]:
+    """A Content-Type's type and parameters, read as MLflow's scoring server reads them.
+
+    Parts split on ``;`` and stripped, each parameter split at its first ``=``, names and
+    values as sent, the last of a repeated name winning (``scoring_server.invocations``).
+    """
+    mime, *pairs = (part.strip() for part in header.split(";"))
+    return mime, {name: value for pair in pairs for name, _, value in [pair.partition("=")]}

@@ -96,13 +96,18 @@ def feature_matrix(model_input: Any) -> np.ndarray:
     if matrix is None:
         errors = _cell_errors(model_input, None)
         raise InvalidInputError(format_row_errors(errors), _count_kinds(errors))
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(matrix) | (matrix <= 0) | (matrix > _MAXIMA)
+    bad = out_of_bounds(matrix)
     if bad.any():
         raise InvalidInputError(
             format_row_errors(_cell_errors(model_input, bad)), _numeric_problems(matrix)
         )
     return matrix
+
+
+def out_of_bounds(matrix: np.ndarray) -> np.ndarray:
+    """The cells of a float matrix (FEATURE_NAMES order) outside the contract: the one check."""
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(matrix) | (matrix <= 0) | (matrix > _MAXIMA)
 
 
 def _numeric_problems(matrix: np.ndarray) -> dict[tuple[str | None, str], int]:
@@ -248,10 +253,7 @@ class IrisClassifier(PythonModel):
         The serving layer asks before scoring a plain request: the bounds are the ones
         this version was registered with, whatever the server's contract says today.
         """
-        with np.errstate(invalid="ignore"):
-            return bool(
-                np.isfinite(matrix).all() and (matrix > 0).all() and (matrix <= _MAXIMA).all()
-            )
+        return not out_of_bounds(matrix).any()
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """Class probabilities in SPECIES order for a checked matrix (``feature_matrix``'s).

@@ -25,10 +25,10 @@ from typing import Any
 from iris_ml.commands import EXIT_DECIDED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_parser
 from iris_ml.contract import FEATURE_NAMES, PAYLOAD_FILE_PATTERN, SPECIES_KEY
 from iris_ml.monitoring.drift import REFERENCE_PROFILE_FILE, DriftReport, DriftThresholds
+from iris_ml.registry.tags import DRIFT_TAG
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
 EXPERIMENT = "monitoring"
-DRIFT_TAG = "drift_status"
 EXIT_DRIFT = EXIT_DECIDED
 
 

@@ -22,13 +22,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from iris_ml.commands import EXIT_FAILED, HelpFormatter, command_parser
+from iris_ml.registry.tags import (
+    GATE_REASON_TAG,
+    GATE_REJECTED,
+    GATE_TAG,
+    latest_move_tag,
+    move_tag,
+)
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
-MOVE_TAG_PREFIX = "moved."
 # MLflow caps a model version tag's value; a reason is a sentence, not a document.
 MAX_REASON_CHARS = 1000
-# What the gate writes on every version it judged (training.py).
-GATE_TAG, GATE_REASON_TAG = "gate", "gate_reason"
 METRIC_TAGS = ("accuracy", "f1_macro", "log_loss")
 
 
@@ -47,10 +51,6 @@ class Move:
     @property
     def at(self) -> str:
         return datetime.fromtimestamp(self.at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def move_tag(alias: str, at_ms: int) -> str:
-    return f"{MOVE_TAG_PREFIX}{alias}.{at_ms}"
 
 
 def actor() -> str:
@@ -76,13 +76,13 @@ def move(
     value = json.dumps({"from": record.previous, "by": record.by, "reason": record.reason})
     client.set_model_version_tag(model_name, str(version), move_tag(alias, record.at_ms), value)
     latest = {"version": record.version, "at": record.at, **json.loads(value)}
-    client.set_registered_model_tag(model_name, f"{MOVE_TAG_PREFIX}{alias}", json.dumps(latest))
+    client.set_registered_model_tag(model_name, latest_move_tag(alias), json.dumps(latest))
     return record, how
 
 
 def history(client: Any, model_name: str, alias: str) -> list[Move]:
     """Every recorded move of ``alias``, oldest first."""
-    prefix = f"{MOVE_TAG_PREFIX}{alias}."
+    prefix = f"{latest_move_tag(alias)}."
     moves = []
     for version in client.search_model_versions(f"name='{model_name}'"):
         for key, value in version.tags.items():
@@ -149,7 +149,7 @@ def set_champion(
         target = client.get_model_version(model_name, version)
     except MlflowException:
         raise ChampionError(f"{model_name} has no version {version}.") from None
-    if target.tags.get(GATE_TAG) == "rejected" and not force:
+    if target.tags.get(GATE_TAG) == GATE_REJECTED and not force:
         why = target.tags.get(GATE_REASON_TAG, "no reason recorded")
         raise ChampionError(
             f"Version {version} was rejected by the gate ({why}); pass --force to make it "
@@ -158,7 +158,7 @@ def set_champion(
     current = resolve_alias(client, model_name, alias)
     if current is not None and str(current.version) == str(version):
         return None
-    if force and target.tags.get(GATE_TAG) == "rejected":
+    if force and target.tags.get(GATE_TAG) == GATE_REJECTED:
         reason = f"{reason} (forced past the gate)"
     return move(client, model_name, alias, version, actor(), reason)[0]
 

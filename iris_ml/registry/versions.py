@@ -28,6 +28,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from iris_ml.registry.tags import alias_tag
+
 PublishRoute = Literal["logged-model", "run-artifacts"]
 PUBLISH_ROUTES: tuple[PublishRoute, ...] = ("logged-model", "run-artifacts")
 # Forces a route where probing cannot tell (a proxy that answers the probe but not the upload).
@@ -84,10 +86,6 @@ def _active_run_id() -> str:
     if run is None:
         raise RuntimeError("publish_model runs inside an MLflow run")
     return str(run.info.run_id)
-
-
-def alias_tag(alias: str) -> str:
-    return f"alias.{alias}"
 
 
 def publish_model(

@@ -45,6 +45,7 @@ from iris_ml.contract import (
     boolean_cells,
     format_row_errors,
     is_safe_request_id,
+    media_type,
     value_problem,
 )
 from iris_ml.serving.fast_path import is_plain_json, plain_matrix
@@ -115,11 +116,8 @@ def refusal(headers: Mapping[bytes, bytes], body: bytes) -> Refusal | None:
     content_type = headers.get(b"content-type", b"")
     if not content_type.strip():
         return Refusal(415, "Content-Type is missing: send application/json or text/csv")
-    mime, *parameters = (part.strip() for part in content_type.decode("latin-1").split(";"))
-    charset = next(
-        (p.partition("=")[2].strip().lower() for p in parameters if p.startswith("charset=")),
-        "utf-8",
-    )
+    mime, parameters = media_type(content_type.decode("latin-1"))
+    charset = parameters.get("charset", "utf-8").lower()
     if mime.lower() in TEXT_TYPES and charset == "utf-8":
         try:
             body.decode("utf-8")

@@ -41,6 +41,7 @@ from iris_ml.monitoring.drift import (
     reference_profile,
 )
 from iris_ml.registry import champion as champion_moves
+from iris_ml.registry import tags
 from iris_ml.registry import versions as registry
 from iris_ml.training.data import TARGET, load_dataset, split_dataset
 from iris_ml.training.evaluation import (
@@ -163,7 +164,7 @@ class _Stages:
         already = self.client.get_run(self.run_id).data.params
         mlflow.log_params({k: v for k, v in params.items() if k not in already})
         dataset = from_pandas(frame, name="iris", targets=TARGET)
-        mlflow.set_tag("dataset_digest", dataset.digest)
+        mlflow.set_tag(tags.DATASET_DIGEST_TAG, dataset.digest)
         return _log_dataset(dataset, self.notes)
 
     def fit_and_save(self) -> tuple[Pipeline, Path]:
@@ -203,10 +204,10 @@ class _Stages:
         """Log and register the model (passed or not: a rejected version stays for the record)."""
         name = self.settings.model_name
         route = _publish_route(self.client, experiment_id, self.notes)
-        tags = {
+        version_tags = {
             **{k: f"{v:.4f}" for k, v in judged.candidate.items()},
-            "run_id": self.run_id,
-            "gate": _gate_tag(judged.decision),
+            tags.RUN_ID_TAG: self.run_id,
+            tags.GATE_TAG: tags.gate_value(judged.decision.promote),
         }
         with self.timed("log_and_register"):
             kwargs = _pyfunc_kwargs(
@@ -217,7 +218,7 @@ class _Stages:
                 self.x_train,
                 self.split.train,
             )
-            registered = registry.publish_model(route, name, kwargs, tags=tags)
+            registered = registry.publish_model(route, name, kwargs, tags=version_tags)
         version = str(registered.version)  # int from SQL stores, str from REST ones
         self.client.update_model_version(name, version, description=_describe(judged.candidate))
         return version
@@ -226,7 +227,9 @@ class _Stages:
         """Move the alias when the gate passed ("alias" or "tag"); else tag why not (None)."""
         name, alias = self.settings.model_name, self.settings.alias
         if not judged.decision.promote:
-            self.client.set_model_version_tag(name, version, "gate_reason", judged.decision.summary)
+            self.client.set_model_version_tag(
+                name, version, tags.GATE_REASON_TAG, judged.decision.summary
+            )
             return None
         by = f"train.py, run {self.run_id} ({champion_moves.actor()})"
         reason = f"gate passed: {_describe(judged.candidate)}"
@@ -237,15 +240,11 @@ class _Stages:
         mlflow.log_metrics({f"time_{stage}_s": s for stage, s in self.durations.items()})
         mlflow.set_tags(
             {
-                "gate": _gate_tag(decision),
-                "gate_reason": decision.summary,
-                "registered_version": version,
+                tags.GATE_TAG: tags.gate_value(decision.promote),
+                tags.GATE_REASON_TAG: decision.summary,
+                tags.REGISTERED_VERSION_TAG: version,
             }
         )
-
-
-def _gate_tag(decision: GateDecision) -> str:
-    return "passed" if decision.promote else "rejected"
 
 
 def _describe(metrics: dict[str, float]) -> str:
@@ -291,7 +290,7 @@ def _log_dataset(dataset: Any, notes: list[str]) -> bool:
             raise
         notes.append(
             "the dataset is not logged as a run input (this tracking server has no "
-            "log-inputs route); its digest is in the tag dataset_digest"
+            f"log-inputs route); its digest is in the tag {tags.DATASET_DIGEST_TAG}"
         )
         return False
     return True

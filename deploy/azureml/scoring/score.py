@@ -90,14 +90,15 @@ def to_mlflow_payload(body: bytes, content_type: str | None) -> dict[str, Any]:
 
 def _check_content_type(content_type: str | None) -> None:
     """JSON in UTF-8 only (no header means JSON, as Azure's samples send it)."""
-    mime, _, parameters = (content_type or "application/json").partition(";")
-    mime = mime.strip().lower()
+    from iris_ml.contract import media_type
+
+    mime, parameters = media_type(content_type or "application/json")
+    mime = mime.lower()
     if mime != "application/json":
         raise RequestError(f"send Content-Type: application/json, not {mime!r}", 415)
-    charset = (
-        parameters.strip().lower().removeprefix("charset=").strip('"')
-        if "charset" in parameters.lower()
-        else "utf-8"
+    charset = next(
+        (v.strip().strip('"').lower() for k, v in parameters.items() if k.lower() == "charset"),
+        "utf-8",
     )
     if charset not in ("utf-8", "utf8"):
         raise RequestError(f"only UTF-8 bodies are accepted, not charset {charset!r}", 415)
