@@ -190,11 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _version(model_name: str, alias: str, pinned: str | None) -> str:
     if pinned:
         return pinned
-    from mlflow.tracking import MlflowClient
+    from iris_ml.registry.versions import aliased_version
 
-    from iris_ml.registry.versions import resolve_alias
-
-    found = resolve_alias(MlflowClient(), model_name, alias)
+    found = aliased_version(model_name, alias)
     if found is None:
         raise UsageError(f"no version of '{model_name}' carries the alias '{alias}'")
     return str(found.version)

@@ -136,3 +136,28 @@ def promote(client: MlflowClient, model_name: str, alias: str, version: str) -> 
     if previous is not None and str(previous.version) != str(version):
         client.delete_model_version_tag(model_name, previous.version, alias_tag(alias))
     return "tag"
+
+
+def _client() -> MlflowClient:
+    from mlflow import tracking  # looked up at call time: the current tracking URI's client
+
+    return tracking.MlflowClient()
+
+
+def aliased_version(
+    model_name: str, alias: str, client: MlflowClient | None = None
+) -> ModelVersion | None:
+    """The version ``alias`` names now (``resolve_alias`` with the current store's client)."""
+    return resolve_alias(client or _client(), model_name, alias)
+
+
+def registered_version(
+    model_name: str, version: str, client: MlflowClient | None = None
+) -> ModelVersion | None:
+    """One registered version, or None when the model has no such version."""
+    try:
+        return (client or _client()).get_model_version(model_name, version)
+    except MlflowException as exc:
+        if exc.error_code in _NO_ALIAS_CODES:  # RESOURCE_DOES_NOT_EXIST and its kin
+            return None
+        raise

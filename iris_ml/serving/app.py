@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from iris_ml.serving.follow import create_follower
+from iris_ml.serving.follow.follower import create_follower
 from iris_ml.serving.handoff import FOLLOW_ENV, LayerSettings
 from iris_ml.serving.layer import ServingLayer
 from iris_ml.serving.metrics import ServingMetrics

@@ -127,16 +127,6 @@ def mlflow_cli_command(settings: ServeSettings, model_uri: str) -> list[str]:
     ]  # fmt: skip
 
 
-def resolve_version(model_name: str, alias: str) -> tuple[str, str] | None:
-    """(version, source) of the version the alias points at, or None."""
-    from mlflow.tracking import MlflowClient
-
-    from iris_ml.registry.versions import resolve_alias
-
-    found = resolve_alias(MlflowClient(), model_name, alias)
-    return (str(found.version), str(found.source)) if found else None
-
-
 def layer_command(
     settings: ServeSettings, version: str | None, source: str, local: str
 ) -> tuple[list[str], dict[str, str]]:
@@ -311,22 +301,20 @@ def _model_path_refusal(model_path: str | None) -> str | None:
 
 def _pick_version(settings: ServeSettings, pinned: str | None) -> tuple[str, str] | str:
     """(version, source) to serve, or the sentence saying why there is none."""
+    from iris_ml.registry.versions import aliased_version, registered_version
+
     if pinned is None:
-        found = resolve_version(settings.model_name, settings.alias)
+        found = aliased_version(settings.model_name, settings.alias)
         if found is None:
             return (
                 f"No version of '{settings.model_name}' carries the alias '{settings.alias}'. "
-                "Train one first: make train"
+                "Train one first: iris-ml train"
             )
-        return found
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    try:
-        found_version = MlflowClient().get_model_version(settings.model_name, pinned)
-    except MlflowException:
-        return f"'{settings.model_name}' has no version {pinned}."
-    return str(found_version.version), str(found_version.source)
+    else:
+        found = registered_version(settings.model_name, pinned)
+        if found is None:
+            return f"'{settings.model_name}' has no version {pinned}."
+    return str(found.version), str(found.source)
 
 
 def main(argv: list[str] | None = None) -> int:

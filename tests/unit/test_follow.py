@@ -14,7 +14,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from iris_ml.serving import follow
+from iris_ml.serving.follow import follower
+from iris_ml.serving.follow.follower import ChampionFollower
+from iris_ml.serving.follow.loading import CheckFailed, Loaded
+from iris_ml.serving.follow.shared import write_json
+from iris_ml.serving.handoff import FollowConfig
 
 
 def version_app(version: str, gate: asyncio.Event | None = None):
@@ -66,10 +70,10 @@ def loads(monkeypatch):
     def load_version(model_name, version, source, local_path=None, check=True, wrap=None):
         state.count += 1
         if version in state.broken:
-            raise follow.CheckFailed("the textbook flowers were named ['setosa', 'virginica']")
-        return follow.Loaded(version, version_app(version))
+            raise CheckFailed("the textbook flowers were named ['setosa', 'virginica']")
+        return Loaded(version, version_app(version))
 
-    monkeypatch.setattr(follow, "load_version", load_version)
+    monkeypatch.setattr(follower, "load_version", load_version)
     return state
 
 
@@ -81,14 +85,14 @@ def workers(tmp_path):
         worker.close()
 
 
-def two_workers(tmp_path, swap_timeout: float = 120.0) -> list[follow.ChampionFollower]:
-    config = follow.FollowConfig(
+def two_workers(tmp_path, swap_timeout: float = 120.0) -> list[ChampionFollower]:
+    config = FollowConfig(
         state_dir=str(tmp_path), model_name="iris-classifier", alias="champion", version="1",
         source="models:/m-1", local_path="", workers=2, interval=0.0, swap_timeout=swap_timeout,
     )  # fmt: skip
     workers = []
     for worker_id in (os.getpid(), os.getppid()):  # two live pids stand for two workers
-        worker = follow.ChampionFollower(config, follow.Loaded("1", version_app("1")))
+        worker = ChampionFollower(config, Loaded("1", version_app("1")))
         worker.worker_id = worker_id
         (tmp_path / "ready").mkdir(exist_ok=True)
         (tmp_path / "failed").mkdir(exist_ok=True)
@@ -125,13 +129,13 @@ def test_a_request_in_flight_finishes_on_the_version_it_started_on(
 ):
     worker = workers[0]
     gate = asyncio.Event()
-    worker.current = follow.Loaded("1", version_app("1", gate))
+    worker.current = Loaded("1", version_app("1", gate))
 
     async def scenario():
         in_flight = asyncio.create_task(call(worker))
         await asyncio.sleep(0)  # the request has entered version 1's app
-        worker._prepared["2"] = follow.Loaded("2", version_app("2"))
-        follow._write_json(tmp_path / "active.json", {"version": "2"})
+        worker._prepared["2"] = Loaded("2", version_app("2"))
+        write_json(tmp_path / "active.json", {"version": "2"})
         after = await call(worker)
         gate.set()
         return (await in_flight)["version"], after["version"]
@@ -209,7 +213,7 @@ def test_a_worker_already_serving_the_target_counts_as_ready(tmp_path, registry,
     try:
         registry.version = "2"
         leader.step()  # activated without the late worker, which still serves 1
-        leader.config = dataclasses.replace(leader.config, swap_timeout=120.0)
+        leader.leader.config = dataclasses.replace(leader.config, swap_timeout=120.0)
         registry.version = "1"  # rolled back to what the late worker serves
         leader.step()
         assert served([leader, late]) == ["2", "1"]
@@ -226,11 +230,11 @@ def test_a_second_activation_within_one_mtime_tick_is_still_seen(tmp_path, worke
     worker = workers[0]
     active = tmp_path / "active.json"
     for version in ("2", "3"):
-        worker._prepared[version] = follow.Loaded(version, version_app(version))
-    follow._write_json(active, {"version": "2", "source": "models:/m-2"})
+        worker._prepared[version] = Loaded(version, version_app(version))
+    write_json(active, {"version": "2", "source": "models:/m-2"})
     assert served([worker]) == ["2"]
     tick = os.stat(active).st_mtime_ns
-    follow._write_json(active, {"version": "3", "source": "models:/m-3"})
+    write_json(active, {"version": "3", "source": "models:/m-3"})
     os.utime(active, ns=(tick, tick))  # a coarse clock: same mtime as the previous write
     assert served([worker]) == ["3"]
 
@@ -251,5 +255,5 @@ def test_a_registry_that_cannot_be_read_changes_nothing_and_is_said_once(
 
 def test_only_one_worker_leads(tmp_path, registry, loads, workers):
     leader, other = workers
-    assert leader._is_leader() is True
-    assert other._is_leader() is False
+    assert leader.leader.holds_lock() is True
+    assert other.leader.holds_lock() is False

@@ -1,0 +1,189 @@
+"""One worker's ASGI app: MLflow's app for the version it serves, swapped when told to."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from iris_ml.contract import MODEL_VERSION_KEY
+from iris_ml.serving.follow.leader import Leader
+from iris_ml.serving.follow.loading import Loaded, Wrap, load_version, reason
+from iris_ml.serving.follow.shared import SharedFolder
+from iris_ml.serving.handoff import FollowConfig
+
+_log = logging.getLogger("iris_ml.serving.follow")
+
+
+class ChampionFollower:
+    """Serves the current version; a background thread prepares the next and swaps it in."""
+
+    def __init__(self, config: FollowConfig, first: Loaded, wrap: Wrap | None = None) -> None:
+        self.config = config
+        self.wrap = wrap
+        self.folder = SharedFolder(config.state_dir)
+        self.leader = Leader(config, self.folder, self._say_once)
+        self.current = first
+        self._prepared: dict[str, Loaded] = {}
+        self._failed_here: set[str] = set()
+        self._active_stamp: tuple[int, int] = (0, 0)  # (inode, mtime) of active.json seen
+        self._last_error = ""
+        self.worker_id = os.getpid()  # names this worker's ready/failed markers
+
+    # -- the request path: a stat, and a swap when active.json changed ------------------
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self._swap_if_activated()
+            if scope["path"] == "/health" and scope["method"] in ("GET", "HEAD"):
+                await self._health(send)
+                return
+        await self.current.app(scope, receive, send)
+
+    def serving(self) -> Loaded:
+        """The version to answer this request with (swapped first if one was activated)."""
+        self._swap_if_activated()
+        return self.current
+
+    def _swap_if_activated(self) -> None:
+        try:
+            stat = os.stat(self.folder.active)
+        except FileNotFoundError:
+            return
+        # Every write is a new file (os.replace), so the inode changes even within one mtime tick.
+        stamp = (stat.st_ino, stat.st_mtime_ns)
+        if stamp == self._active_stamp:
+            return
+        active = self.folder.read(self.folder.active) or {}
+        version = str(active.get("version", ""))
+        if version == self.current.version:
+            self._active_stamp = stamp
+            return
+        # pop, not a rebuilt dict: the follow thread may be adding a version at this moment.
+        loaded = self._prepared.pop(version, None)
+        if loaded is None:
+            return  # still loading here: keep serving the old one, look again next request
+        previous, self.current = self.current.version, loaded
+        self._active_stamp = stamp
+        _log.info("now serving %s version %s (was %s)", self.config.model_name, version, previous)
+
+    async def _health(self, send: Any) -> None:
+        target = self.folder.read(self.folder.target)
+        body = {
+            "status": "ok",
+            "model_name": self.config.model_name,
+            "alias": self.config.alias,
+            MODEL_VERSION_KEY: self.current.version,
+            "following": True,
+            "loading": target.get("version") if target else None,
+            "rejected": self.folder.read(self.folder.rejected),
+        }
+        payload = json.dumps(body).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(payload)),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    # -- the background thread: poll (leader), prepare (everyone), activate (leader) ----
+    def start(self, tick: float = 0.2) -> None:
+        self.folder.create()
+        threading.Thread(target=self._loop, args=(tick,), name="follow", daemon=True).start()
+
+    def _loop(self, tick: float) -> None:
+        while True:
+            try:
+                self.step()
+            except Exception as exc:  # never let the thread die: the server keeps serving
+                self._say_once(f"follow step failed: {reason(exc)}")
+            time.sleep(tick)
+
+    def step(self) -> None:
+        leads = self.leader.holds_lock()
+        if leads:
+            self.leader.poll_if_due()
+        self._prepare()
+        if leads:
+            self.leader.activate_when_ready()
+        self._swap_if_activated()  # a worker no request reaches swaps too, and frees the old model
+
+    def close(self) -> None:
+        self.leader.release()
+
+    def _prepare(self) -> None:
+        target = self.folder.read(self.folder.target)
+        active = self.folder.read(self.folder.active)
+        keep = {str(record["version"]) for record in (target, active) if record}
+        for version in list(self._prepared):
+            if version not in keep:  # the alias moved on or back: free its memory
+                self._prepared.pop(version, None)
+        # The target; with none pending, the active version if this worker missed its swap
+        # (it was still loading when the others switched without it).
+        record = target or active
+        if not record or "source" not in record:
+            return
+        version = str(record["version"])
+        if version == self.current.version:
+            if record is target:  # e.g. the alias moved back to what this worker serves
+                self.folder.mark_ready(version, self.worker_id)
+        elif version not in self._prepared and version not in self._failed_here:
+            self._load_and_report(version, str(record["source"]))
+
+    def _load_and_report(self, version: str, source: str) -> None:
+        try:
+            loaded = load_version(self.config.model_name, version, source, wrap=self.wrap)
+        except Exception as exc:
+            self._failed_here.add(version)
+            why = reason(exc)
+            _log.warning("version %s failed its check: %s", version, why)
+            self.folder.mark_failed(version, self.worker_id, why)
+            return
+        self._prepared[version] = loaded
+        self.folder.mark_ready(version, self.worker_id)
+
+    def _say_once(self, message: str) -> None:
+        if message != self._last_error:
+            self._last_error = message
+            _log.warning(message)
+
+
+def _configure_logging() -> None:
+    if not _log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s follow[%(process)d] %(message)s"))
+        _log.addHandler(handler)
+        _log.setLevel(logging.INFO)
+        _log.propagate = False
+
+
+def create_follower(wrap: Wrap | None = None) -> ChampionFollower:
+    """One worker's follower, started (the serving app's factory calls this in each worker)."""
+    from iris_ml.registry.versions import registered_version
+
+    _configure_logging()
+    config = FollowConfig.from_env()
+    folder = SharedFolder(config.state_dir)
+    active = folder.read(folder.active)
+    if active and str(active["version"]) != config.version:
+        # A worker (re)started after a swap: start on what the others serve.
+        version = str(active["version"])
+        found = registered_version(config.model_name, version)
+        source = str(found.source) if found else str(active["source"])
+        first = load_version(config.model_name, version, source, check=False, wrap=wrap)
+    else:
+        # Not checked: at start the server serves what the alias names, as MLflow's does.
+        first = load_version(
+            config.model_name, config.version, config.source, config.local_path,
+            check=False, wrap=wrap,
+        )  # fmt: skip
+    follower = ChampionFollower(config, first, wrap)
+    with contextlib.suppress(FileExistsError):
+        Path(config.state_dir).mkdir(parents=True)
+    follower.start()
+    return follower
