@@ -253,5 +253,5 @@ def test_cd_runs_only_after_ci_succeeded_and_a_gate_rejection_is_green():
     assert "workflow_run.conclusion == 'success'" in wf["jobs"]["check"]["if"]
     assert wf["env"]["COMMIT"] == "${{ github.event.workflow_run.head_sha || github.sha }}"
     train = next(s for s in wf["jobs"]["train"]["steps"] if s.get("id") == "train")["run"]
-    # `python -m deploy train` exits 4 when the gate rejected the model (tests/unit/test_deploy.py)
+    # `python -m deploy train` exits 4 when the gate rejected the model (tests/unit/deploy/test_deploy.py)
     assert '"$code" -eq 4' in train and "promoted=false" in train and "exit 0" in train

@@ -26,7 +26,7 @@ from score_client._tables import (
     unquoted_csv,
 )
 from score_client.cli import main
-from tests.unit.test_score_client import echo_handler, make_client
+from tests.unit.score_client.test_score_client import echo_handler, make_client
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
 

@@ -20,7 +20,7 @@ from iris_ml_deploy.settings import (
     resolve_settings,
     validate_endpoint_name,
 )
-from tests.unit.fake_mlclient import FakeMLClient
+from tests.unit.deploy.fake_mlclient import FakeMLClient
 
 SETTINGS = AzureSettings("sub", "rg", "ws", "iris-test-ep")
 WRONG = json.dumps({"predictions": [{"species": "setosa"}] * 3})
@@ -320,7 +320,7 @@ WORKSPACE_FLAGS = ["--subscription-id", "sub", "--resource-group", "rg", "--work
 
 def autoscale(client: FakeMLClient) -> int:
     """`python -m deploy autoscale` against the fakes (the monitor client shares the state)."""
-    from tests.unit.fake_mlclient import FakeMonitorClient
+    from tests.unit.deploy.fake_mlclient import FakeMonitorClient
 
     argv = [*WORKSPACE_FLAGS, "--endpoint", "iris-test-ep", "autoscale"]
     return main(argv, ml_client=client, monitor_client=FakeMonitorClient(client.ws))
