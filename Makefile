@@ -45,7 +45,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: help setup uv-cache train train-uv serve ui demo monitor retrain-if-drift tracking-server champion champion-history champion-set rollback test test-unit test-integration lint secrets format docs bench soak clean azure-validate azure-train azure-deploy
+.PHONY: help setup uv-cache train train-uv serve ui demo monitor retrain-if-drift tracking-server champion champion-history champion-set rollback test test-unit test-integration lint secrets format diagram docs bench soak clean azure-validate azure-train azure-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -140,6 +140,9 @@ soak: setup ## 60 s mixed load at 32 connections, then a worker killed under loa
 format: setup ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+diagram: setup ## redraw docs/architecture.md's package diagram from the code's imports
+	$(PY) -m tools.package_diagram
 
 docs: setup ## build the documentation site into site/
 	$(BIN)/mkdocs build --strict

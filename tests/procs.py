@@ -97,7 +97,7 @@ def serve(
 ) -> tuple[Proc, str]:
     """The project's serve launcher on a free port; returns the process and its base URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "iris_ml.serving.launcher", "--port", str(port), *extra]
+    cmd = [sys.executable, "-m", "iris_ml", "serve", "--port", str(port), *extra]
     proc = Proc(
         cmd, base_env(tracking_uri, **(env or {})), log_dir / f"serve-{port}.log", cwd=log_dir
     )

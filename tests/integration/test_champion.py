@@ -48,7 +48,7 @@ def registry(tmp_path_factory) -> Registry:
 
 def champion_cli(registry: Registry, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "iris_ml.registry.champion", *args],
+        [sys.executable, "-m", "iris_ml", "champion", *args],
         env=procs.base_env(registry.uri, GITHUB_ACTOR=""),
         cwd=registry.root,
         capture_output=True,

@@ -52,7 +52,7 @@ def send(base: str, shift: str, count: int, payloads: Path) -> None:
 def monitor(tracking_uri: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     # cwd: a new experiment on a SQLite store keeps its artifacts in ./mlruns of the caller.
     return subprocess.run(
-        [sys.executable, "-m", "iris_ml.monitoring.monitor", *args],
+        [sys.executable, "-m", "iris_ml", "monitor", *args],
         env=procs.base_env(tracking_uri),
         cwd=cwd,
         capture_output=True,

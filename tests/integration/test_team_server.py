@@ -207,7 +207,7 @@ def test_basic_auth_from_the_page(cluster, tmp_path):
 
         env = make_env(cluster, tmp_path, MLFLOW_TRACKING_URI=base)
         anonymous = subprocess.run(
-            [sys.executable, "-m", "iris_ml.tracking.store"],
+            [sys.executable, "-m", "iris_ml", "check-tracking"],
             env=env,
             capture_output=True,
             text=True,
@@ -215,7 +215,7 @@ def test_basic_auth_from_the_page(cluster, tmp_path):
         assert anonymous.returncode == 2 and "HTTP 401" in anonymous.stderr
         env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=admin)
         signed_in = subprocess.run(
-            [sys.executable, "-m", "iris_ml.tracking.store"],
+            [sys.executable, "-m", "iris_ml", "check-tracking"],
             env=env,
             capture_output=True,
             text=True,
@@ -229,7 +229,7 @@ def test_basic_auth_from_the_page(cluster, tmp_path):
 def check_only(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "iris_ml.tracking.server", "--check-only", *args],
+        [sys.executable, "-m", "iris_ml", "tracking-server", "--check-only", *args],
         env=env,
         capture_output=True,
         text=True,
