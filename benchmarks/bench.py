@@ -3,7 +3,7 @@
 Configurations, all measured in this one run on this machine:
 
 * project          the registered champion served as ``make serve`` does: ``python -m
-                   iris_ml.serving.launcher`` behind the serving layer, metrics and payload log at rate 1.0
+                   iris_ml serve`` behind the serving layer, metrics and payload log at rate 1.0
 * project-bare     the same server without the layer (``--plain``: MLflow's app module)
 * project-handler  the project with ``--mlflow-handler-only``: every request through MLflow's
                    handler (what the layer's plain path replaces, measured beside it)
@@ -407,7 +407,7 @@ def server_configs(bench: Bench, estimator_dir: Path, cores: int) -> dict[str, C
     ports = {name: free_port() for name in CONFIG_NAMES}
 
     def serve(name: str, workers: int, *extra: str) -> Config:
-        cmd = [sys.executable, "-m", "iris_ml.serving.launcher", "--port", str(ports[name])]
+        cmd = [sys.executable, "-m", "iris_ml", "serve", "--port", str(ports[name])]
         return Config([*cmd, "--workers", str(workers), *extra], env(uri), ports[name])
 
     # What `make serve` runs: the serving layer with metrics and the payload log at rate 1.0.

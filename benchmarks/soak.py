@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     command = [
         sys.executable,
         "-m",
-        "iris_ml.serving.launcher",
+        "iris_ml",
+        "serve",
         "--port",
         str(port),
         "--workers",

@@ -23,8 +23,23 @@ EXIT_STATUSES = {
 MAX_PORT = 65535
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """The module's docstring as written, and every flag's default in ``--help``."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.option_strings and action.help is None and _shown(action.default):
+            action.help = "(default: %(default)s)"  # argparse shows nothing without help text
+        return super()._format_action(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if not _shown(action.default) or "%(default)" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _shown(default: object) -> bool:
+    return default is not None and default is not False and default is not argparse.SUPPRESS
 
 
 def command_parser(name: str, doc: str | None) -> argparse.ArgumentParser:

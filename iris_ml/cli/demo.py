@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if store_refused("Not starting the demo"):
             return EXIT_FAILED
         project = project_dir() or Path.cwd()
-        command = mlflow_run_command(project, shlex.split(args.train_args), "local")
+        command = mlflow_run_command(project, "local", shlex.split(args.train_args))
         try:
             failed = train_first(command)
         except KeyboardInterrupt:  # Ctrl-C while training: the run stops with it

@@ -31,12 +31,10 @@ def project_dir() -> Path | None:
     return None
 
 
-def mlflow_run_command(project: Path, params: Sequence[str], env_manager: str) -> list[str]:
+def mlflow_run_command(project: Path, env_manager: str, extra: Sequence[str] = ()) -> list[str]:
+    """``mlflow run PROJECT --env-manager M`` and more of its arguments (``-P NAME=VALUE``)."""
     mlflow = str(Path(sys.executable).parent / "mlflow")  # the venv's, whatever PATH says
-    command = [mlflow, "run", str(project), "--env-manager", env_manager]
-    for param in params:
-        command += ["-P", param]
-    return command
+    return [mlflow, "run", str(project), "--env-manager", env_manager, *extra]
 
 
 def run_project(command: Sequence[str], env: dict[str, str] | None = None) -> int:
@@ -95,5 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if store_refused():
         return EXIT_USAGE
-    command = mlflow_run_command(project, args.params, args.env_manager)
+    params = [arg for param in args.params for arg in ("-P", param)]
+    command = mlflow_run_command(project, args.env_manager, params)
     return run_project(command, training_env(project, args.experiment_name))
