@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
 
 EXIT_REJECTED = 3
+# Seconds a stopped run has to record its status before the process ends regardless.
+STOP_GRACE_S = 15.0
 
 
 def _whole_number(text: str) -> int:
@@ -92,14 +93,23 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    # Unwinds through `with mlflow.start_run()`, which then records the run as failed
-    # instead of leaving it RUNNING (CI cancels and `kill` send SIGTERM).
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    """Ctrl-C or SIGTERM (CI cancels, `kill`, `mlflow run` passing on a Ctrl-C) unwinds
+    through `with mlflow.start_run()`, which records the run as FAILED, and exits 128+N."""
+    from iris_ml.processes import Stopped, stop_on_signals
+
+    try:
+        with stop_on_signals(grace=STOP_GRACE_S):
+            return _main(argv)
+    except Stopped as stop:
+        print(
+            f"train.py: stopped by {stop.name}: the MLflow run is marked FAILED, no alias moved.",
+            file=sys.stderr,
+        )
+        return stop.exit_status
+
+
+def _main(argv: list[str] | None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from iris_ml.training.gate import NOT_PROMOTED
     from iris_ml.training.settings import TrainSettings

@@ -12,16 +12,69 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 
 class NotReady(RuntimeError):
     """A child exited, or did not become ready in time."""
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(BaseException):
+    """Ctrl-C or SIGTERM asked this process to stop (a BaseException, like KeyboardInterrupt,
+    so no ``except Exception`` swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+@contextlib.contextmanager
+def stop_on_signals(grace: float) -> Iterator[None]:
+    """Raise ``Stopped`` at the first SIGINT or SIGTERM, ignore the ones after it, and exit
+    anyway ``grace`` seconds later.
+
+    Ctrl-C reaches a whole process group at once, and a parent such as ``mlflow run`` then
+    sends SIGTERM too: a second signal landing inside the cleanup that the first one started
+    (a run's status being written to its store) would interrupt it half-way and can leave a
+    lock held that the exit then waits on for ever. If the cleanup itself cannot finish
+    (a store that does not answer), the process still ends.
+    """
+
+    stopped = []
+
+    def handler(signum: int, _frame: object) -> None:
+        stopped.append(signum)
+        for stop in STOP_SIGNALS:
+            signal.signal(stop, signal.SIG_IGN)
+        timer = threading.Timer(grace, os._exit, args=(128 + signum,))
+        timer.daemon = True
+        timer.start()
+        raise Stopped(signum)
+
+    previous = {stop: signal.signal(stop, handler) for stop in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        if not stopped:  # once stopping, stay deaf to signals until the process ends
+            for stop, old in previous.items():
+                signal.signal(stop, old)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

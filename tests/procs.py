@@ -61,6 +61,16 @@ class Proc:
         except NotReady as exc:
             raise RuntimeError(f"{exc}:\n{self.output()[-3000:]}") from None
 
+    def wait_exit(self, timeout: float) -> int:
+        """The child's exit status; past ``timeout`` a failure that carries its output's tail."""
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            tail = self.output()[-4000:]
+            raise AssertionError(
+                f"{self.cmd[:4]} still running after {timeout} s:\n{tail}"
+            ) from None
+
     def stop(self, grace: float = 15.0) -> None:
         stop_groups([self.popen], grace)
         self._out.close()

@@ -43,6 +43,7 @@ from iris_ml.serving.launcher import DEFAULT_HOST, DEFAULT_PORT
 from iris_ml.tracking.store import store_refused
 
 DEFAULT_UI_PORT = 7860
+STOPPED = "stopped by Ctrl-C"
 SAMPLE_ROW = list(TEXTBOOK_FLOWERS[0][0])  # a setosa: the printed curl answers setosa
 
 
@@ -54,6 +55,8 @@ def sample_curl(url: str) -> str:
 def train_first(command: Sequence[str]) -> str | None:
     """Run the training command, echoing its output; None to go on serving, else why not."""
     status = run_project(command)
+    if status == EXIT_INTERRUPTED:  # Ctrl-C while training: run_project said so
+        return STOPPED
     if status == EXIT_DECIDED:
         print("The gate kept the current champion: serving it.", flush=True)
     if status in (EXIT_OK, EXIT_DECIDED):
@@ -90,10 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_FAILED
         project = project_dir() or Path.cwd()
         command = mlflow_run_command(project, "local", shlex.split(args.train_args))
-        try:
-            failed = train_first(command)
-        except KeyboardInterrupt:  # Ctrl-C while training: the run stops with it
-            print("\nStopped before serving.", file=sys.stderr)
+        failed = train_first(command)
+        if failed == STOPPED:
             return EXIT_INTERRUPTED
         if failed:
             print(f"Not starting the demo: {failed}.", file=sys.stderr)

@@ -13,14 +13,25 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from iris_ml.commands import EXIT_DECIDED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_parser
+from iris_ml.commands import (
+    EXIT_DECIDED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    command_parser,
+)
+from iris_ml.processes import Stopped, stop_on_signals
 from iris_ml.training.gate import NOT_PROMOTED
 
 DEFAULT_EXPERIMENT = "iris-classifier"
 LOCK_FILE = "requirements.lock"
+# Seconds a stopped `mlflow run` gets to record the run (train.py itself takes at most 15).
+STOP_WAIT_S = 25.0
 
 
 def project_dir() -> Path | None:
@@ -38,17 +49,44 @@ def mlflow_run_command(project: Path, env_manager: str, extra: Sequence[str] = (
 
 
 def run_project(command: Sequence[str], env: dict[str, str] | None = None) -> int:
-    """Run ``mlflow run``, echoing its output; 0 promoted, 3 kept by the gate, 1 failed."""
+    """Run ``mlflow run``, echoing its output; 0 promoted, 3 kept by the gate, 1 failed.
+
+    Ctrl-C reaches ``mlflow run`` and train.py too (one foreground group): this waits for
+    them to record the run as stopped, says so in one line, and returns 130.
+    """
     rejected = False
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
     ) as proc:
-        for line in proc.stdout or ():  # always a pipe: stdout=PIPE
-            print(line, end="", flush=True)
-            rejected = rejected or line.startswith(NOT_PROMOTED)
+        try:
+            with stop_on_signals(grace=STOP_WAIT_S + 5):
+                for line in proc.stdout or ():  # always a pipe: stdout=PIPE
+                    print(line, end="", flush=True)
+                    rejected = rejected or line.startswith(NOT_PROMOTED)
+        except Stopped:
+            # Keep echoing what the run says while it records itself as stopped.
+            echo = threading.Thread(target=_echo, args=(proc,), daemon=True)
+            echo.start()
+            _wait_or_kill(proc)
+            echo.join(timeout=1)
+            print("Training stopped: the run is marked FAILED, no alias moved.", file=sys.stderr)
+            return EXIT_INTERRUPTED
     if proc.returncode == 0:
         return EXIT_OK
     return EXIT_DECIDED if rejected else EXIT_FAILED
+
+
+def _echo(proc: subprocess.Popen[str]) -> None:
+    for line in proc.stdout or ():
+        print(line, end="", flush=True)
+
+
+def _wait_or_kill(proc: subprocess.Popen[str]) -> None:
+    try:
+        proc.wait(STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def training_env(project: Path, experiment: str) -> dict[str, str]:
