@@ -23,6 +23,8 @@ ARTIFACT_STORE_MODULES: dict[str, tuple[tuple[str, ...], str]] = {
     "abfss": (("azure.storage.filedatalake", "azure.identity"), "azure"),
     "gs": (("google.cloud.storage",), "gcs (not shipped: pip install google-cloud-storage)"),
 }
+# What MLflow's clients read their credentials from (mlflow.utils.credentials).
+AUTH_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 POSTGRES_DRIVER_HINT = (
     "write the URI as postgresql+psycopg2://... (the project ships psycopg2 in its 'postgres' "
     "extra; MLflow 3.15's registry fails on psycopg 3, mlflow/mlflow#24514)"
@@ -141,11 +143,31 @@ def check_tracking_server(uri: str, timeout: float = 10.0) -> None:
             ) from None
         if response.status_code == 404:
             continue  # not served here (no artifact proxy, or Azure ML): nothing to check
+        if response.status_code in (401, 403):
+            raise TrackingUnavailable(_auth_refusal(uri, response.status_code))
         if response.status_code >= 400:
             raise TrackingUnavailable(
                 f"The tracking server at {describe(uri)} cannot use {what}: HTTP "
                 f"{response.status_code}, {_server_message(response)}{hint}."
             )
+
+
+def _auth_refusal(uri: str, status: int) -> str:
+    """Which credentials were refused, and which variables MLflow reads them from."""
+    import os
+
+    given = [v for v in AUTH_ENV if os.environ.get(v)]
+    if status == 403:
+        who = os.environ.get("MLFLOW_TRACKING_USERNAME") or "these credentials"
+        return (
+            f"The tracking server at {describe(uri)} refused access (HTTP 403): {who} may not "
+            "use this experiment or model; ask its admin for a permission."
+        )
+    sent = f"the credentials in {' and '.join(given)} were refused" if given else "none were sent"
+    return (
+        f"The tracking server at {describe(uri)} needs you to log in (HTTP 401; {sent}): set "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN."
+    )
 
 
 def _check_listening(uri: str, timeout: float) -> None:

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -74,3 +75,15 @@ def test_ctrl_c_while_training_waits_for_the_run_and_says_so_in_one_line(tmp_pat
     assert "run recorded as FAILED" in out  # it waited for the child's own cleanup
     assert "Training stopped: the run is marked FAILED, no alias moved." in out
     assert "Traceback" not in out and "KeyboardInterrupt" not in out
+
+
+def test_a_taken_port_stops_the_demo_before_it_trains(monkeypatch, capsys):
+    commands = []
+    monkeypatch.setattr("iris_ml.cli.demo.train_first", lambda command: commands.append(command))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--train", "--port", str(port), "--ui-port", str(procs.free_port())]) == 1
+    assert commands == []  # nothing trained, nothing registered
+    assert f"port {port} (scoring server) on 127.0.0.1 already in use" in capsys.readouterr().err

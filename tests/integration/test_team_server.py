@@ -213,6 +213,18 @@ def test_basic_auth_from_the_page(cluster, tmp_path):
             text=True,
         )
         assert anonymous.returncode == 2 and "HTTP 401" in anonymous.stderr
+        # An authentication failure, said as one, with the variables to set (not "its backend store").
+        assert "needs you to log in (HTTP 401; none were sent)" in anonymous.stderr
+        assert "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in anonymous.stderr
+        env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD="wrong-" + admin)
+        wrong = subprocess.run(
+            [sys.executable, "-m", "iris_ml", "check-tracking"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert wrong.returncode == 2 and "MLFLOW_TRACKING_PASSWORD were refused" in wrong.stderr
+        assert admin not in wrong.stderr
         env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=admin)
         signed_in = subprocess.run(
             [sys.executable, "-m", "iris_ml", "check-tracking"],

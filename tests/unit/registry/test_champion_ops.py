@@ -128,3 +128,11 @@ def test_the_cli_prints_one_sentence_on_a_refusal(client, capsys, monkeypatch):
     assert err.startswith("error: Version 2 was rejected by the gate") and err.count("\n") == 1
     assert champion.main(["show"]) == 0
     assert "'champion' is version 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_a_move_without_a_reason_is_refused_before_the_registry_is_asked(reason, capsys):
+    with pytest.raises(SystemExit) as refused:
+        champion.build_parser().parse_args(["set", "3", "--reason", reason])
+    assert refused.value.code == 2
+    assert "say why: the reason is recorded with the move" in capsys.readouterr().err
