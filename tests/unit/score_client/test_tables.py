@@ -379,12 +379,26 @@ def test_excel_and_hand_written_headers_are_read(data):
         (HEADER.encode() + b"\n", "a header but no rows"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8 text"),
         (HEADER.encode("utf-16-le") + b"\n\x00", "the file looks binary or UTF-16"),
+        (f"{HEADER}\n5.1,3.5,1.4,0.2\n".encode("utf-16"), "the file is UTF-16 text"),
+        (f"{HEADER}\n5.1,3.5,1.4,0.2\n".encode("utf-16-be"), "the file looks binary or UTF-16"),
+        (b"\xfe\xff" + HEADER.encode("utf-16-be"), "the file is UTF-16 text"),
         (
             HEADER.encode() + b",Sepal_length\n1,2,3,4,5\n",
             "names sepal_length (columns 1, 5) more than once",
         ),
     ],
-    ids=["empty", "semicolons", "latin-1", "header-only", "binary", "utf-16", "duplicate"],
+    ids=[
+        "empty",
+        "semicolons",
+        "latin-1",
+        "header-only",
+        "binary",
+        "utf-16",
+        "utf-16-bom-le",
+        "utf-16-no-bom-be",
+        "utf-16-bom-be",
+        "duplicate",
+    ],
 )
 def test_files_we_cannot_read_get_one_clear_sentence(data, message):
     client, _ = make_client(echo_handler([]))
