@@ -138,10 +138,14 @@ def _main(argv: list[str] | None) -> int:
     )
     if result.decision.promote:
         how = "" if result.promoted_by == "alias" else " (as a tag: this registry has no aliases)"
-        print(f"PROMOTED: '{settings.alias}' -> version {result.version}{how}")
+        print(
+            f"PROMOTED: '{settings.alias}' -> version {result.version}{how} ({result.comparison})"
+        )
         return 0
     kept = f"stays on version {result.champion_before}" if result.champion_before else "is not set"
-    print(f"{NOT_PROMOTED} {result.decision.summary}. '{settings.alias}' {kept}.")
+    print(
+        f"{NOT_PROMOTED} {result.decision.summary}. '{settings.alias}' {kept} ({result.comparison})."
+    )
     return EXIT_REJECTED
 
 

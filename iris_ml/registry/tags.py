@@ -6,6 +6,9 @@ from __future__ import annotations
 GATE_TAG = "gate"
 GATE_REASON_TAG = "gate_reason"
 GATE_PASSED, GATE_REJECTED = "passed", "rejected"
+# The candidate beside the champion on the same held-out rows, and how many rows.
+GATE_COMPARISON_TAG = "gate_comparison"
+GATE_ROWS_TAG = "gate_rows"
 RUN_ID_TAG = "run_id"
 # On the training run: the digest of the data it trained on.
 DATASET_DIGEST_TAG = "dataset_digest"

@@ -89,3 +89,26 @@ def decide(
         if reason:
             reasons.append(reason)
     return GateDecision(promote=not reasons, reasons=tuple(reasons))
+
+
+def comparison(
+    candidate: Mapping[str, float],
+    champion: Mapping[str, float] | None,
+    champion_version: str | None,
+    rows: int,
+) -> str:
+    """The candidate beside the champion, both scored on the same held-out rows: one phrase.
+
+    The champion's own logged metrics came from other rows; these are the numbers the
+    gate compared.
+    """
+    if not champion:
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in candidate.items())
+        return f"on {rows} held-out rows: {scores}; no champion to compare with"
+    scores = ", ".join(
+        f"{k} {v:.4f} vs {champion[k]:.4f}" for k, v in candidate.items() if k in champion
+    )
+    return (
+        f"candidate vs champion version {champion_version} on the same {rows} held-out rows: "
+        f"{scores}"
+    )

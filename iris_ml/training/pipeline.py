@@ -49,7 +49,7 @@ from iris_ml.training.evaluation import (
     log_classifier_evaluation,
     probabilities_from_predictions,
 )
-from iris_ml.training.gate import GateDecision, decide, default_thresholds
+from iris_ml.training.gate import GateDecision, comparison, decide, default_thresholds
 from iris_ml.training.settings import TrainSettings
 
 _log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class TrainResult:
     champion_metrics: dict[str, float] | None
     decision: GateDecision
     promoted_by: str | None  # "alias", "tag", or None when not promoted
+    comparison: str = ""  # candidate beside champion on the same held-out rows (gate.comparison)
     # What this tracking server could not do and the run did differently, said once each.
     notes: tuple[str, ...] = ()
 
@@ -124,6 +125,7 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
         champion_metrics=judged.champion_metrics,
         decision=judged.decision,
         promoted_by=promoted_by,
+        comparison=judged.comparison,
         notes=tuple(stages.notes),
     )
 
@@ -136,6 +138,8 @@ class _Judged:
     champion: Any  # the champion's ModelVersion, or None
     champion_metrics: dict[str, float] | None
     decision: GateDecision
+    rows: int  # the held-out rows both were scored on
+    comparison: str
 
 
 class _Stages:
@@ -196,7 +200,10 @@ class _Stages:
             settings.min_accuracy, settings.min_f1, settings.max_log_loss, settings.tolerance
         )
         decision = decide(thresholds, candidate, champion_metrics)
-        return _Judged(candidate, champion, champion_metrics, decision)
+        rows = len(self.split.test)
+        version = str(champion.version) if champion else None
+        compared = comparison(candidate, champion_metrics, version, rows)
+        return _Judged(candidate, champion, champion_metrics, decision, rows, compared)
 
     def register(
         self, judged: _Judged, pipeline: Pipeline, estimator_dir: Path, experiment_id: str
@@ -208,6 +215,8 @@ class _Stages:
             **{k: f"{v:.4f}" for k, v in judged.candidate.items()},
             tags.RUN_ID_TAG: self.run_id,
             tags.GATE_TAG: tags.gate_value(judged.decision.promote),
+            tags.GATE_ROWS_TAG: str(judged.rows),
+            tags.GATE_COMPARISON_TAG: judged.comparison,
         }
         with self.timed("log_and_register"):
             kwargs = _pyfunc_kwargs(

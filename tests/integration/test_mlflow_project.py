@@ -93,6 +93,16 @@ def test_a_bad_candidate_is_registered_but_not_promoted(trained_store):
     )
     assert rejected.tags["gate"] == "rejected"
     assert "below the floor" in rejected.tags["gate_reason"]
+    # Both scored on the same rows, both shown: the line and the tag say what the gate compared.
+    run = client.get_run(rejected.run_id)
+    candidate, champion = run.data.metrics["gate_accuracy"], run.data.metrics["champion_accuracy"]
+    compared = (
+        f"candidate vs champion version 1 on the same {rejected.tags['gate_rows']} held-out rows: "
+        f"accuracy {candidate:.4f} vs {champion:.4f}"
+    )
+    assert rejected.tags["gate_rows"] == "45"  # 30% of Iris's 150
+    assert rejected.tags["gate_comparison"].startswith(compared)
+    assert compared in output
 
 
 def test_a_run_with_the_same_settings_promotes_again(tmp_path):

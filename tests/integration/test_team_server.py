@@ -216,7 +216,7 @@ def test_basic_auth_from_the_page(cluster, tmp_path):
         # An authentication failure, said as one, with the variables to set (not "its backend store").
         assert "needs you to log in (HTTP 401; none were sent)" in anonymous.stderr
         assert "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in anonymous.stderr
-        env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD="wrong-" + admin)
+        env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=admin[::-1])
         wrong = subprocess.run(
             [sys.executable, "-m", "iris_ml", "check-tracking"],
             env=env,

@@ -1,6 +1,6 @@
 import pytest
 
-from iris_ml.training.gate import MetricThreshold, decide, default_thresholds
+from iris_ml.training.gate import MetricThreshold, comparison, decide, default_thresholds
 
 GOOD = {"accuracy": 0.95, "f1_macro": 0.95, "log_loss": 0.15}
 
@@ -49,3 +49,15 @@ def test_threshold_direction(greater):
     t = MetricThreshold("m", floor=0.5, tolerance=0.1, greater_is_better=greater)
     assert t.check(0.6 if greater else 0.4, None) is None
     assert t.check(0.4 if greater else 0.6, None) is not None
+
+
+def test_the_comparison_shows_both_sides_on_the_same_rows():
+    candidate = {"accuracy": 0.9111, "log_loss": 0.25}
+    champion = {"accuracy": 0.8889, "log_loss": 0.3}
+    assert comparison(candidate, champion, "5", 45) == (
+        "candidate vs champion version 5 on the same 45 held-out rows: "
+        "accuracy 0.9111 vs 0.8889, log_loss 0.2500 vs 0.3000"
+    )
+    assert comparison(candidate, None, None, 45) == (
+        "on 45 held-out rows: accuracy 0.9111, log_loss 0.2500; no champion to compare with"
+    )
