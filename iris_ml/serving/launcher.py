@@ -37,6 +37,7 @@ from pathlib import Path
 
 from iris_ml.commands import EXIT_FAILED, command_parser, port_number
 from iris_ml.contract import MODEL_VERSION_KEY
+from iris_ml.registry import tags
 from iris_ml.registry.download import download_model
 from iris_ml.serving.handoff import (
     FOLLOW_ENV,
@@ -314,7 +315,17 @@ def _pick_version(settings: ServeSettings, pinned: str | None) -> tuple[str, str
         found = registered_version(settings.model_name, pinned)
         if found is None:
             return f"'{settings.model_name}' has no version {pinned}."
+        if warning := gate_warning(found.version, found.tags or {}):
+            print(warning, file=sys.stderr, flush=True)
     return str(found.version), str(found.source)
+
+
+def gate_warning(version: str, version_tags: dict[str, str]) -> str | None:
+    """One line when a pinned version is one the gate rejected: served, but said."""
+    if version_tags.get(tags.GATE_TAG) != tags.GATE_REJECTED:
+        return None
+    why = version_tags.get(tags.GATE_REASON_TAG, "no reason recorded")
+    return f"warning: version {version} did not pass the gate ({why}); serving it as asked"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -154,3 +154,13 @@ def test_every_servers_port_flag_refuses_what_bind_cannot_take(cli, value, probl
     assert exited.value.code == 2 and problem in capsys.readouterr().err
     accepted = parse("5002")
     assert (accepted.ui_port if cli == "demo-ui" else accepted.port) == 5002
+
+
+def test_a_pinned_version_the_gate_rejected_is_served_with_one_warning():
+    rejected = {"gate": "rejected", "gate_reason": "accuracy 0.3333 is below the floor 0.9000"}
+    assert serve.gate_warning("4", rejected) == (
+        "warning: version 4 did not pass the gate (accuracy 0.3333 is below the floor 0.9000);"
+        " serving it as asked"
+    )
+    assert serve.gate_warning("5", {"gate": "passed"}) is None
+    assert serve.gate_warning("1", {}) is None  # registered before the gate wrote tags
