@@ -37,6 +37,7 @@ __all__ = [
     "boolean_cells",
     "describe_value_problem",
     "format_row_errors",
+    "header_feature",
     "is_safe_request_id",
     "is_valid_row",
     "media_type",
@@ -317,3 +318,19 @@ def media_type(header: str) -> tuple[str, dict[str, str]]:
     """
     mime, *pairs = (part.strip() for part in header.split(";"))
     return mime, {name: value for pair in pairs for name, _, value in [pair.partition("=")]}
+
+
+_HEADER_UNIT = re.compile(rf"\s*\(\s*{re.escape(UNIT)}\s*\)$")
+_HEADER_SEPARATORS = re.compile(r"[\s._-]+")
+
+
+def header_feature(name: str) -> str:
+    """The feature name a CSV header cell stands for, as clients match it.
+
+    Case, surrounding spaces and separators are ignored (``Sepal Length``, R's
+    ``Sepal.Length``, ``sepal-length``), and so is this contract's unit written after it
+    (scikit-learn's ``sepal length (cm)``). Any other unit is kept, so ``sepal length (mm)``
+    names no feature: a value is never converted behind the user's back.
+    """
+    key = _HEADER_UNIT.sub("", name.strip().casefold())
+    return _HEADER_SEPARATORS.sub("_", key.strip())

@@ -25,6 +25,7 @@ from iris_ml.contract import (
     SPECIES_KEY,
     RowError,
     are_valid_rows,
+    header_feature,
     is_valid_row,
     row_problems,
 )
@@ -221,10 +222,10 @@ def _read_header(reader: Any) -> list[str]:
 
 
 def _feature_positions(header: list[str]) -> list[int]:
-    """Where each feature is in the header, matched ignoring case and surrounding spaces."""
+    """Where each feature is in the header, matched as ``contract.header_feature`` reads names."""
     found: dict[str, list[int]] = {}
     for position, name in enumerate(header):
-        found.setdefault(name.strip().casefold(), []).append(position)
+        found.setdefault(header_feature(name), []).append(position)
     twice = [
         f"{n} (columns {', '.join(str(p + 1) for p in found[n])})"
         for n in FEATURE_NAMES

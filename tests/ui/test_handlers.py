@@ -215,3 +215,19 @@ def test_a_full_size_upload_renders_on_the_page(tmp_path):
     assert f"Scored {MAX_UPLOAD_ROWS - 1} of {MAX_UPLOAD_ROWS} row(s)" in summary
     assert "the download has every row" in summary and f"line {MAX_UPLOAD_ROWS + 1}:" in summary
     assert len(written.read_text().splitlines()) == MAX_UPLOAD_ROWS + 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Sepal Length,Sepal Width,Petal Length,Petal Width",
+        "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)",
+    ],
+)
+def test_the_page_reads_the_headers_score_client_reads(tmp_path, header):
+    # docs/ui.md says so: words, R's and scikit-learn's spellings; the header comes back as written.
+    src = tmp_path / "in.csv"
+    src.write_text(f"{header}\n5.1,3.5,1.4,0.2\n")
+    table, written, _ = score_file(fake_client(answering), str(src), tmp_path / "out")
+    assert table.scored == 1
+    assert written.read_text().splitlines()[0].startswith(header + ",")

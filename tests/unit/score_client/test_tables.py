@@ -357,8 +357,11 @@ def test_pass_through_and_feature_cells_come_back_exactly_as_read():
         b"\xef\xbb\xbf" + HEADER.encode() + b"\r\n5.1,3.5,1.4,0.2\r\n",  # Excel: CSV UTF-8, CRLF
         b"\xef\xbb\xbf" + HEADER.encode() + b"\n5.1,3.5,1.4,0.2\n",
         b" Sepal_Length , sepal_width,PETAL_LENGTH,petal_width \n5.1,3.5,1.4,0.2",
+        b"Sepal Length,Sepal Width,Petal Length,Petal Width\n5.1,3.5,1.4,0.2",
+        b"sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n5.1,3.5,1.4,0.2",
+        b"Sepal.Length,Sepal.Width,Petal.Length,Petal.Width\n5.1,3.5,1.4,0.2",
     ],
-    ids=["bom-crlf", "bom-lf", "spaced-and-cased-header"],
+    ids=["bom-crlf", "bom-lf", "spaced-and-cased-header", "words", "sklearn-cm", "r-dots"],
 )
 def test_excel_and_hand_written_headers_are_read(data):
     client, _ = make_client(echo_handler([]))
@@ -544,3 +547,11 @@ def test_table_scoring_stops_sending_after_the_first_bad_row_when_asked():
     assert blocks == [] and result.scored == 0
     assert all(len(row) == len(result.columns) for row in result.cells)
     assert result.cells[0][-1] == "expected an object" and result.cells[1][1:] == [""] * 6
+
+
+def test_a_header_in_another_unit_names_no_feature():
+    # Millimetres are not centimetres: never matched, never converted.
+    client, _ = make_client(echo_handler([]))
+    data = b"sepal length (mm),sepal width,petal length,petal width\n51,3.5,1.4,0.2\n"
+    with pytest.raises(TableError, match="sepal_length"):
+        score_csv(client, text_stream(data))
