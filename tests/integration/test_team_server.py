@@ -78,7 +78,7 @@ def run_page_server(cluster, tmp: Path, *blocks: str, **extra: str) -> tuple[pro
         [
             "set -euo pipefail",
             f"export PGHOST={cluster.socket_dir}",
-            blocks[0].replace("sudo -u postgres ", ""),
+            blocks[0].replace("sudo --preserve-env=MLFLOW_DB_PASSWORD -u postgres ", ""),
             'echo "$MLFLOW_DB_PASSWORD" > password.txt',
             "export PGHOST=127.0.0.1",
             *[b.replace("make ", f"make -C {procs.REPO} ") for b in blocks[1:]],
@@ -114,6 +114,13 @@ def fresh_database(cluster: postgres.Cluster, *names: str) -> None:
 def test_the_page_installs_with_make_setup():
     assert "make setup" in page_blocks()[0]
     assert "postgresql+psycopg2://" in block_with("MLFLOW_BACKEND_STORE_URI=")
+
+
+def test_the_database_password_reaches_psql_through_its_environment_not_argv():
+    block = block_with("CREATE ROLE")
+    command = next(line for line in block.splitlines() if " psql " in line)
+    assert "PASSWORD" not in command.split("psql", 1)[1]  # nothing of it on psql's command line
+    assert "\\getenv password MLFLOW_DB_PASSWORD" in block
 
 
 def test_the_team_page_top_to_bottom_on_postgresql(cluster, tmp_path):
