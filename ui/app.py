@@ -40,7 +40,14 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_UPLOAD_ROWS = MAX_ROWS_PER_REQUEST
 # One textbook flower per species (Fisher's rows 1, 51, 101), clickable on the page.
 EXAMPLES = [list(values) for values, _ in TEXTBOOK_FLOWERS]  # one flower of each species
+
+
 # Fisher's 150 flowers, the grey backdrop of the batch picture.
+def user_error(message: str) -> gr.Error:
+    """A message for the person at the page; the terminal gets no traceback of it."""
+    return gr.Error(message, print_exception=False)
+
+
 FISHER_CSV = Path(__file__).with_name("fisher_iris.csv")
 BACKDROP = "Fisher's flowers"
 SPECIES_COLOURS = {
@@ -74,7 +81,7 @@ def predict_one(client: ScoringClient, *values: float | None) -> SingleResult:
     try:
         [prediction] = client.predict([row])
     except ScoringError as exc:
-        raise gr.Error(describe_error(exc)) from None
+        raise user_error(describe_error(exc)) from None
     version = prediction.model_version or "unknown"
     detail = (
         f"**{prediction.species}** with probability {prediction.confidence:.1%} "
@@ -102,19 +109,19 @@ def score_file(
     The download is the scored table with formula cells neutralised for spreadsheets.
     """
     if not path:
-        raise gr.Error("Upload a CSV file first.")
+        raise user_error("Upload a CSV file first.")
     size = os.path.getsize(path)
     if size > MAX_UPLOAD_BYTES:
-        raise gr.Error(
+        raise user_error(
             f"The file is {size / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB."
         )
     try:
         with open(path, newline="", encoding="utf-8") as stream:
             table = score_csv(client, stream, max_rows=MAX_UPLOAD_ROWS)
     except TableError as exc:
-        raise gr.Error(f"Cannot read the CSV: {exc}.") from None
+        raise user_error(f"Cannot read the CSV: {exc}.") from None
     except ScoringError as exc:
-        raise gr.Error(describe_error(exc)) from None
+        raise user_error(describe_error(exc)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix="iris-scored-", suffix=".csv", dir=out_dir)
     with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
