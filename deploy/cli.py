@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
 from .plan import EndpointState, PlanError, plan_deploy
 from .settings import AzureSettings, SettingsError, resolve_settings
-from .specs import validate_specs
+from .specs import endpoint_auth_mode, validate_specs
 from .workspace import (
     gate_outcome,
     make_ml_client,
@@ -147,6 +148,11 @@ def main(
         return EXIT_SETTINGS
 
 
+NOT_LOGGED_IN = (
+    "no Azure credential worked: run `az login` (in CI: azure/login with OIDC, which sets "
+    "AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE)"
+)
+
 # The global flags resolve_settings reads (with the environment and config.json).
 SETTING_FLAGS = (
     "subscription_id",
@@ -190,8 +196,9 @@ def _deploy_dry_run(args: argparse.Namespace, settings: AzureSettings) -> int:
     live = args.assume_live
     state = EndpointState(exists=bool(live), traffic={live: 100} if live else {})
     plan = plan_deploy(
-        state, version, canary=args.canary, mirror=args.mirror, keep_old=args.keep_old
-    )
+        state, version, canary=args.canary, mirror=args.mirror, keep_old=args.keep_old,
+        auth_mode=endpoint_auth_mode(),
+    )  # fmt: skip
     assumed = f"'{live}' live" if live else "a new endpoint"
     print(
         f"Plan for endpoint {settings.endpoint or '<$IRIS_ENDPOINT_NAME>'}, "
@@ -219,7 +226,7 @@ def _autoscale_dry_run(args: argparse.Namespace, settings: AzureSettings) -> int
 
 
 def _monitor_dry_run(args: argparse.Namespace, settings: AzureSettings) -> int:
-    from .monitoring import REFERENCE_DATA, load_monitor, monitor_problems
+    from .monitoring import REFERENCE_DATA, describe_signal, load_monitor, monitor_problems
 
     endpoint = settings.endpoint or "<$IRIS_ENDPOINT_NAME>"
     schedule = load_monitor(endpoint, "<live colour>", "<new version>")
@@ -231,7 +238,7 @@ def _monitor_dry_run(args: argparse.Namespace, settings: AzureSettings) -> int:
     print(f"Plan (no credentials used): register {REFERENCE_DATA} (Fisher's training split),")
     print(f"then schedule '{schedule.name}' on {endpoint}'s live colour:")
     for name, signal in schedule.create_monitor.monitoring_signals.items():
-        print(f"  {name}: {signal.type}, thresholds {signal.metric_thresholds}")
+        print(f"  {describe_signal(name, signal)}")
     return EXIT_OK
 
 
@@ -249,10 +256,14 @@ class Workspace:
 def _with_client(
     args: argparse.Namespace, settings: AzureSettings, ml_client: Any, monitor_client: Any
 ) -> int:
+    from azure.core.exceptions import ClientAuthenticationError
+
     from .orchestrate import Deployer, DeployError
 
     if args.command != "train" and args.command != "tracking-uri":
         settings.require_endpoint()
+    # DefaultAzureCredential logs a warning per credential it tried: the one line below says it.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     client = ml_client or make_ml_client(settings)
     ws = Workspace(args, settings, client, Deployer(client, settings), monitor_client)
     try:
@@ -260,6 +271,9 @@ def _with_client(
     except DeployError as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return EXIT_ROLLED_BACK if exc.rolled_back else EXIT_ERROR
+    except ClientAuthenticationError:
+        print(f"deploy: {NOT_LOGGED_IN}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _tracking_uri(ws: Workspace) -> int:

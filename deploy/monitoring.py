@@ -103,3 +103,16 @@ def monitor_problems(schedule: Any) -> list[str]:
         if target != TARGET:
             problems.append(f"{name}: the reference data's target column must be {TARGET!r}")
     return problems
+
+
+def describe_signal(name: str, signal: Any) -> str:
+    """One signal of monitor.yml in the YAML's own words (azure-ai-ml's objects print as reprs)."""
+    kind = str(getattr(signal.type, "value", signal.type)).lower()
+    watched = f" on {', '.join(signal.features)}" if getattr(signal, "features", None) else ""
+    limits = []
+    for group in ("numerical", "categorical"):
+        metrics = getattr(signal.metric_thresholds, group, None)
+        for metric, value in sorted(vars(metrics).items()) if metrics is not None else ():
+            if value is not None and not metric.startswith("_"):
+                limits.append(f"{group} {metric} over {value:g}")
+    return f"{name}: {kind}{watched}; alert on {' or '.join(limits) or 'the default thresholds'}"

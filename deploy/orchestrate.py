@@ -17,6 +17,7 @@ from iris_ml.contract import SPECIES, SPECIES_KEY
 
 from .plan import DeployPlan, EndpointState, Step, plan_deploy
 from .settings import SPEC_DIR, AzureSettings
+from .specs import endpoint_auth_mode
 
 SAMPLE_REQUEST = SPEC_DIR / "sample-request.json"
 # The sample holds one textbook flower per species, in this order.
@@ -105,8 +106,9 @@ class Deployer:
         self, version: str, canary: int = 0, mirror: int = 0, keep_old: bool = False
     ) -> DeployPlan:
         return plan_deploy(
-            self.endpoint_state(), version, canary=canary, mirror=mirror, keep_old=keep_old
-        )
+            self.endpoint_state(), version, canary=canary, mirror=mirror, keep_old=keep_old,
+            auth_mode=endpoint_auth_mode(),
+        )  # fmt: skip
 
     def execute(self, plan: DeployPlan) -> None:
         """Run every step; on a failure after the new colour exists, restore traffic and delete it."""

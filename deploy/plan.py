@@ -23,6 +23,14 @@ class PlanError(ValueError):
     """The requested deploy breaks a traffic rule."""
 
 
+# How callers authenticate, in the words of Azure ML's docs, by endpoint.yml's auth_mode.
+AUTH_MODES = {
+    "key": "callers send a key",
+    "aml_token": "callers send an Azure ML token",
+    "aad_token": "callers send a Microsoft Entra ID token",
+}
+
+
 @dataclass(frozen=True)
 class EndpointState:
     exists: bool
@@ -36,10 +44,14 @@ class Step:
     kind: StepKind
     deployment: str | None = None
     traffic: dict[str, int] | None = None
+    auth_mode: str | None = None  # create_endpoint: endpoint.yml's auth_mode
 
     def describe(self) -> str:
         if self.kind == "create_endpoint":
-            return "create the endpoint (key auth)"
+            if self.auth_mode is None:
+                return "create the endpoint"
+            how = AUTH_MODES.get(self.auth_mode, self.auth_mode)
+            return f"create the endpoint ({how}: endpoint.yml's auth_mode {self.auth_mode})"
         if self.kind == "create_deployment":
             return (
                 f"create or update deployment '{self.deployment}' and wait until it is provisioned"
@@ -88,6 +100,7 @@ def plan_deploy(
     canary: int = 0,
     mirror: int = 0,
     keep_old: bool = False,
+    auth_mode: str | None = None,
 ) -> DeployPlan:
     """Steps to put ``version`` live on the idle colour, with an optional mirror and canary stage.
 
@@ -101,7 +114,7 @@ def plan_deploy(
     new = "green" if live == "blue" else "blue"
     steps: list[Step] = []
     if not state.exists:
-        steps.append(Step("create_endpoint"))
+        steps.append(Step("create_endpoint", auth_mode=auth_mode))
     steps += [Step("create_deployment", new), Step("smoke_test", new)]
     if live and mirror:
         check_traffic(state.traffic, {new: mirror})

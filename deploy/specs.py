@@ -133,3 +133,10 @@ def sizing_problems(deployment: Any) -> list[str]:
             f"max_concurrent_requests_per_instance is {concurrency}; match the {vcpus} workers"
         )
     return problems
+
+
+def endpoint_auth_mode(spec_dir: Path = SPEC_DIR) -> str:
+    """How callers authenticate to the endpoint: endpoint.yml's ``auth_mode``, as written."""
+    import yaml
+
+    return str(yaml.safe_load((spec_dir / "endpoint.yml").read_text())["auth_mode"])

@@ -119,7 +119,9 @@ def test_score_file_refuses_unusable_files(tmp_path, content, message):
     with pytest.raises(gr.Error) as info:
         score_file(fake_client(answering), str(src), tmp_path)
     assert message in str(info.value.message)
-    assert info.value.print_exception is False  # the page shows it; the terminal prints no traceback
+    assert (
+        info.value.print_exception is False
+    )  # the page shows it; the terminal prints no traceback
 
 
 def test_score_file_refuses_non_utf8_and_oversized_files(tmp_path):

@@ -361,3 +361,43 @@ def test_autoscale_needs_a_live_colour():
 def test_the_autoscale_dry_run_uses_no_credentials(capsys):
     assert main(["autoscale", "--dry-run"]) == 0
     assert "instances" in capsys.readouterr().out
+
+
+def test_without_an_azure_login_a_command_says_so_in_one_line(capsys):
+    from azure.core.exceptions import ClientAuthenticationError
+
+    class Refusing:
+        def __getattr__(self, name):
+            # What DefaultAzureCredential raises: one paragraph per credential it tried.
+            raise ClientAuthenticationError(
+                "DefaultAzureCredential failed to retrieve a token.\n"
+                "Attempted credentials:\n\tEnvironmentCredential: incomplete\n"
+                "\tAzureCliCredential: Please run 'az login' to set up an account\n"
+            )
+
+    client = FakeMLClient()
+    client.online_endpoints = Refusing()
+    assert main(["--endpoint", "iris-test-ep", "status"], ml_client=client) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run `az login`" in err and "Attempted" not in err
+
+
+def test_the_endpoint_plan_names_the_auth_mode_endpoint_yml_asks_for():
+    plan = plan_deploy(EndpointState(exists=False), "2", auth_mode="aad_token")
+    assert plan.steps[0].describe() == (
+        "create the endpoint (callers send a Microsoft Entra ID token: "
+        "endpoint.yml's auth_mode aad_token)"
+    )
+    from iris_ml_deploy.specs import endpoint_auth_mode
+
+    assert endpoint_auth_mode() == "aad_token"  # what the shipped endpoint.yml asks for
+
+
+def test_the_monitor_dry_run_reads_as_the_yaml_does(capsys):
+    assert main(["monitor", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "object at 0x" not in out
+    assert (
+        "species_drift: prediction_drift; alert on categorical population_stability_index over 0.2"
+        in out
+    )
