@@ -69,6 +69,31 @@ def mlflow_server_command(
     return command + passthrough, env
 
 
+def uses_basic_auth(passthrough: list[str]) -> bool:
+    """Whether ``mlflow server`` is asked for MLflow's basic-auth app."""
+    pairs = zip(passthrough, [*passthrough[1:], ""], strict=False)
+    return any(
+        (a == "--app-name" and b == "basic-auth") or a == "--app-name=basic-auth" for a, b in pairs
+    )
+
+
+def prepare_basic_auth() -> None:
+    """Create basic auth's tables and its admin once, before ``mlflow server`` forks workers.
+
+    Each worker does both as it starts (``mlflow.server.auth.create_app``); on a first
+    start on PostgreSQL they race, and one worker dies on a UniqueViolation of a table
+    being created by another at the same moment. Done here first, their turn is a no-op.
+    """
+    from mlflow.server.auth.config import read_auth_config
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
+    config = read_auth_config()
+    store = SqlAlchemyStore()
+    store.init_db(config.database_uri)
+    if not store.has_user(config.admin_username):
+        store.create_user(config.admin_username, config.admin_password, is_admin=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args, passthrough = build_parser().parse_known_args(argv)
     try:
@@ -83,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Backend store {store}: ok", flush=True)
     if args.check_only:
         return 0
+    if uses_basic_auth(passthrough):
+        try:
+            prepare_basic_auth()
+        except Exception as exc:  # its database unreachable, a bad config: one sentence
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"error: cannot prepare basic auth's database: {first}", file=sys.stderr)
+            return EXIT_UNUSABLE
     command, env = mlflow_server_command(args, passthrough)
     os.execve(command[0], command, {**os.environ, **env})
     return 0  # not reached

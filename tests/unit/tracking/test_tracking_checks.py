@@ -144,3 +144,19 @@ def test_nothing_listening_is_one_sentence():
 def test_azure_and_file_uris_are_not_probed():
     tracking.check_tracking_uri("azureml://eastus.api.azureml.ms/mlflow/v1.0/subscriptions/x")
     tracking.check_tracking_uri("file:///tmp/mlruns")
+
+
+@pytest.mark.parametrize(
+    ("passthrough", "expected"),
+    [
+        (["--app-name", "basic-auth"], True),
+        (["--workers", "4", "--app-name=basic-auth"], True),
+        (["--app-name", "other"], False),
+        (["basic-auth"], False),
+        ([], False),
+    ],
+)
+def test_basic_auth_is_prepared_only_when_asked_for(passthrough, expected):
+    from iris_ml.tracking.server import uses_basic_auth
+
+    assert uses_basic_auth(passthrough) is expected
