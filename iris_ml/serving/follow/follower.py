@@ -74,14 +74,17 @@ class ChampionFollower:
 
     async def _health(self, send: Any) -> None:
         target = self.folder.read(self.folder.target)
+        unreachable = self.folder.read(self.folder.unreachable)
         body = {
-            "status": "ok",
+            # Still 200 and still serving: "degraded" says the alias is not being followed now.
+            "status": "degraded" if unreachable else "ok",
             "model_name": self.config.model_name,
             "alias": self.config.alias,
             MODEL_VERSION_KEY: self.current.version,
             "following": True,
             "loading": target.get("version") if target else None,
             "rejected": self.folder.read(self.folder.rejected),
+            "registry_unreachable": unreachable,
         }
         payload = json.dumps(body).encode()
         headers = [

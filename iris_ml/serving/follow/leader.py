@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import IO
 
 from iris_ml.serving.follow.shared import SharedFolder
@@ -57,9 +58,18 @@ class Leader:
             from iris_ml.serving.follow.loading import reason
 
             self.say_once(f"cannot read the registry, keeping the current version: {reason(exc)}")
+            self._record_unreachable(reason(exc))
             return
+        self.folder.unreachable.unlink(missing_ok=True)
         if found is not None:
             self._aim_at(str(found.version), str(found.source))
+
+    def _record_unreachable(self, why: str) -> None:
+        """What every worker's /health shows: since when the registry has not answered, and why."""
+        since = (self.folder.read(self.folder.unreachable) or {}).get("since")
+        if since is None:
+            since = datetime.now(UTC).isoformat(timespec="seconds")
+        self.folder.write(self.folder.unreachable, {"since": since, "reason": why})
 
     def _aim_at(self, version: str, source: str) -> None:
         folder = self.folder

@@ -36,6 +36,7 @@ class SharedFolder:
         self.active = self.dir / "active.json"
         self.target = self.dir / "target.json"
         self.rejected = self.dir / "rejected.json"
+        self.unreachable = self.dir / "registry-unreachable.json"  # since when, and why
 
     def create(self) -> None:
         for sub in ("ready", "failed"):

@@ -251,6 +251,18 @@ def test_a_registry_that_cannot_be_read_changes_nothing_and_is_said_once(
     assert [r.getMessage() for r in caplog.records] == [
         "cannot read the registry, keeping the current version: ConnectionError: connection refused"
     ]
+    # Every worker's /health says so: still serving version 1, the registry down since when.
+    health = asyncio.run(call(other, "/health", "GET"))
+    assert health["status"] == "degraded" and health["model_version"] == "1"
+    down = health["registry_unreachable"]
+    assert down["reason"] == "ConnectionError: connection refused" and down["since"]
+    since = down["since"]
+    leader.step()
+    assert asyncio.run(call(other, "/health", "GET"))["registry_unreachable"]["since"] == since
+    registry.error = None  # it answers again
+    leader.step()
+    health = asyncio.run(call(other, "/health", "GET"))
+    assert health["status"] == "ok" and health["registry_unreachable"] is None
 
 
 def test_only_one_worker_leads(tmp_path, registry, loads, workers):
