@@ -24,6 +24,7 @@ __all__ = [
     "MODEL_VERSION_KEY",
     "PAYLOAD_COLUMNS",
     "PAYLOAD_FILE_PATTERN",
+    "PAYLOAD_SOURCE_FILE",
     "PROBABILITIES_KEY",
     "PROBABILITY_COLUMNS",
     "PROBLEM_KINDS",
@@ -95,6 +96,9 @@ PAYLOAD_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 # The payload log's files: each worker writes payloads-<pid>-<n>.jsonl; the monitor reads them all.
 PAYLOAD_FILE_PATTERN = "payloads-*.jsonl"
+# Beside them, which registry and model scored them ({"tracking_uri", "model_name"}; the URI
+# without its password): one folder holds one source, and the monitor compares only that.
+PAYLOAD_SOURCE_FILE = "source.json"
 
 # A caller's request id: X-Request-ID, or Azure's x-ms-client-request-id. The project's server
 # keeps it when it is a short token of safe characters, else makes one up; Azure's server

@@ -202,13 +202,15 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from iris_ml.monitoring.drift import compare
-    from iris_ml.tracking.store import store_refused
+    from iris_ml.tracking.store import source_mismatch, store_refused
 
     thresholds = DriftThresholds(**{f.name: getattr(args, f.name) for f in fields(DriftThresholds)})
     since = datetime.now(UTC) - timedelta(hours=args.hours)
     window = read_window(Path(args.payloads), since, args.max_rows)
     if store_refused():
         return EXIT_FAILED
+    if mismatch := source_mismatch(Path(args.payloads), args.model_name):
+        raise UsageError(mismatch)
     version = _version(args.model_name, args.alias, args.version)
     profile = load_profile(args.model_name, version)
     served = np.asarray(window.rows, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))

@@ -35,8 +35,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from iris_ml.commands import EXIT_FAILED, command_parser, port_number
-from iris_ml.contract import MODEL_VERSION_KEY
+from iris_ml.commands import EXIT_FAILED, EXIT_USAGE, command_parser, port_number
+from iris_ml.contract import MODEL_VERSION_KEY, PAYLOAD_SOURCE_FILE
 from iris_ml.registry import tags
 from iris_ml.registry.download import download_model
 from iris_ml.serving.handoff import (
@@ -50,7 +50,7 @@ from iris_ml.serving.handoff import (
     state_dir,
 )
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
-from iris_ml.tracking.store import store_refused
+from iris_ml.tracking.store import payload_source, source_mismatch, store_refused
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5001
@@ -320,6 +320,19 @@ def _pick_version(settings: ServeSettings, pinned: str | None) -> tuple[str, str
     return str(found.version), str(found.source)
 
 
+def claim_payload_folder(settings: ServeSettings) -> str | None:
+    """Record which store and model the payload folder's rows are scored for; refuse a folder
+    that holds another's (the monitor would compare them with the wrong training data)."""
+    folder = Path(str(settings.payload_dir))
+    if problem := source_mismatch(folder, settings.model_name):
+        return problem
+    record = folder / PAYLOAD_SOURCE_FILE
+    if not record.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(payload_source(settings.model_name)))
+    return None
+
+
 def gate_warning(version: str, version_tags: dict[str, str]) -> str | None:
     """One line when a pinned version is one the gate rejected: served, but said."""
     if version_tags.get(tags.GATE_TAG) != tags.GATE_REJECTED:
@@ -358,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if store_refused():
             return EXIT_FAILED
+        if settings.payload_dir and (problem := claim_payload_folder(settings)):
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_USAGE
         picked = _pick_version(settings, args.version)
         if isinstance(picked, str):
             print(picked, file=sys.stderr)

@@ -11,8 +11,12 @@ puts a password in its sentence.
 from __future__ import annotations
 
 import importlib.util
+import json
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from iris_ml.contract import PAYLOAD_SOURCE_FILE
 
 # Backend store schemes that are SQLAlchemy URLs (MLflow's own list, mlflow.store.db.db_types).
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -218,6 +222,35 @@ def tracking_refusal() -> str | None:
     except TrackingUnavailable as exc:
         return str(exc)
     return None
+
+
+def payload_source(model_name: str) -> dict[str, str]:
+    """Which store and model a server scores for, as its payload folder records it."""
+    import mlflow
+
+    return {"tracking_uri": describe(mlflow.get_tracking_uri()), "model_name": model_name}
+
+
+def source_mismatch(folder: Path, model_name: str) -> str | None:
+    """Why the payloads in ``folder`` are not this store's model's, or None.
+
+    A folder without a source record (written before servers kept one) is not refused.
+    """
+    path = folder / PAYLOAD_SOURCE_FILE
+    try:
+        recorded = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return f"{path} is not a source record (JSON): move it away or start a new folder"
+    expected = payload_source(model_name)
+    if recorded == expected:
+        return None
+    return (
+        f"the payloads in {folder} were scored for {recorded.get('model_name')} in "
+        f"{recorded.get('tracking_uri')}, not {model_name} in {expected['tracking_uri']}: "
+        "use that store (MLFLOW_TRACKING_URI) or a payload folder of this store's server"
+    )
 
 
 def store_refused(prefix: str = "error") -> bool:

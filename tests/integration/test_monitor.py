@@ -103,6 +103,30 @@ def test_normal_traffic_passes_and_shifted_traffic_is_caught_on_the_right_featur
     assert drift_tag(uri)["status"] == "drift"
 
 
+def test_payloads_of_another_store_are_refused_by_the_monitor_and_the_server(
+    trained_store, logging_server, tmp_path
+):
+    _, payloads = logging_server
+    source = json.loads((payloads / "source.json").read_text())
+    assert source == {"tracking_uri": trained_store.tracking_uri, "model_name": "iris-classifier"}
+    # A team store's monitor (another store, its own version 1) reading this local folder.
+    other = f"sqlite:///{tmp_path}/team.db"
+    refused = monitor(other, tmp_path, "--payloads", str(payloads))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.strip() == (
+        f"error: the payloads in {payloads} were scored for iris-classifier in "
+        f"{trained_store.tracking_uri}, not iris-classifier in {other}: use that store "
+        "(MLFLOW_TRACKING_URI) or a payload folder of this store's server"
+    )
+    # A server of that other store does not start writing into this folder either.
+    server = subprocess.run(
+        [sys.executable, "-m", "iris_ml", "serve", "--port", str(procs.free_port()),
+         "--log-payloads", str(payloads)],
+        env=procs.base_env(other), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert server.returncode == 2 and "were scored for iris-classifier in" in server.stderr
+
+
 def test_a_window_too_small_warns_and_exits_0(trained_store, tmp_path):
     empty = tmp_path / "payloads"
     empty.mkdir()
