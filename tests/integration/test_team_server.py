@@ -192,6 +192,11 @@ def test_the_team_page_top_to_bottom_on_postgresql(cluster, tmp_path):
     assert sorted(p.name for p in procs.REPO.iterdir()) == before  # nothing written in the repo
 
 
+def check_tracking(env: dict[str, str]) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "iris_ml", "check-tracking"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
 def test_basic_auth_from_the_page(cluster, tmp_path):
     fresh_database(cluster, "mlflow", "mlflow_auth")
     auth_block = block_with("--app-name basic-auth")
@@ -213,32 +218,17 @@ def test_basic_auth_from_the_page(cluster, tmp_path):
         assert httpx.get(search, auth=("admin", admin), timeout=10).status_code == 200
 
         env = make_env(cluster, tmp_path, MLFLOW_TRACKING_URI=base)
-        anonymous = subprocess.run(
-            [sys.executable, "-m", "iris_ml", "check-tracking"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        anonymous = check_tracking(env)
         assert anonymous.returncode == 2 and "HTTP 401" in anonymous.stderr
         # An authentication failure, said as one, with the variables to set (not "its backend store").
         assert "needs you to log in (HTTP 401; none were sent)" in anonymous.stderr
         assert "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in anonymous.stderr
         env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=admin[::-1])
-        wrong = subprocess.run(
-            [sys.executable, "-m", "iris_ml", "check-tracking"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        wrong = check_tracking(env)
         assert wrong.returncode == 2 and "MLFLOW_TRACKING_PASSWORD were refused" in wrong.stderr
         assert admin not in wrong.stderr
         env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=admin)
-        signed_in = subprocess.run(
-            [sys.executable, "-m", "iris_ml", "check-tracking"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        signed_in = check_tracking(env)
         assert signed_in.returncode == 0, signed_in.stderr
         assert admin not in server.output()
         # A first start on an empty database: its workers no longer race to create the tables.
