@@ -327,9 +327,12 @@ def claim_payload_folder(settings: ServeSettings) -> str | None:
     if problem := source_mismatch(folder, settings.model_name):
         return problem
     record = folder / PAYLOAD_SOURCE_FILE
-    if not record.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(payload_source(settings.model_name)))
+    try:
+        if not record.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps(payload_source(settings.model_name)))
+    except OSError:
+        pass  # an unwritable folder never stops serving: the payload writer says so, then counts
     return None
 
 

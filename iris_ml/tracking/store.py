@@ -239,8 +239,10 @@ def source_mismatch(folder: Path, model_name: str) -> str | None:
     path = folder / PAYLOAD_SOURCE_FILE
     try:
         recorded = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror})"
     except ValueError:
         return f"{path} is not a source record (JSON): move it away or start a new folder"
     expected = payload_source(model_name)

@@ -164,3 +164,33 @@ def test_a_pinned_version_the_gate_rejected_is_served_with_one_warning():
     )
     assert serve.gate_warning("5", {"gate": "passed"}) is None
     assert serve.gate_warning("1", {}) is None  # registered before the gate wrote tags
+
+
+def test_a_payload_folder_is_claimed_once_and_another_stores_folder_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'a.db'}")
+    folder = tmp_path / "payloads"
+    settings = serve.ServeSettings(payload_dir=str(folder))
+    assert serve.claim_payload_folder(settings) is None
+    recorded = json.loads((folder / "source.json").read_text())
+    assert recorded["model_name"] == settings.model_name
+    assert serve.claim_payload_folder(settings) is None  # the same store's server again
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'b.db'}")
+    refusal = serve.claim_payload_folder(settings)
+    assert refusal is not None and "b.db" in refusal and "a.db" in refusal
+
+
+def test_a_payload_folder_that_cannot_be_made_never_stops_the_server(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'a.db'}")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    settings = serve.ServeSettings(payload_dir=str(blocker / "payloads"))
+    assert serve.claim_payload_folder(settings) is None  # the payload writer reports, then counts
+
+
+def test_a_broken_source_record_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'a.db'}")
+    folder = tmp_path / "payloads"
+    folder.mkdir()
+    (folder / "source.json").write_text("{not json")
+    refusal = serve.claim_payload_folder(serve.ServeSettings(payload_dir=str(folder)))
+    assert refusal is not None and "source.json" in refusal and "Traceback" not in refusal
