@@ -45,7 +45,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: help setup uv-cache train train-uv serve ui demo monitor retrain-if-drift tracking-server champion champion-history champion-set rollback test test-unit test-integration lint secrets format diagram docs bench soak clean azure-validate azure-train azure-deploy
+.PHONY: image help setup uv-cache train train-uv serve ui demo monitor retrain-if-drift tracking-server champion champion-history champion-set rollback test test-unit test-integration lint secrets format diagram docs bench soak clean azure-validate azure-train azure-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -110,6 +110,16 @@ monitor: setup ## compare the payload log (PAYLOADS) with the champion's trainin
 
 retrain-if-drift: setup ## monitor, then train (the gate decides) only when drift was found
 	$(BIN)/iris-ml retrain-if-drift --payloads $(PAYLOADS) $(MONITOR_ARGS) $(TRAIN_ARGS)
+
+# The two images of the Dockerfile, labelled with this checkout's revision (docs/containers.md).
+ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
+# podman writes OCI images by default, which drop HEALTHCHECK: ask for Docker's format.
+FORMAT = $(if $(filter podman,$(ENGINE)),--format docker)
+IMAGE ?= localhost/iris-ml:latest
+UI_IMAGE ?= localhost/iris-ml-ui:latest
+image: ## build the server and page images (ENGINE=docker|podman, IMAGE, UI_IMAGE)
+	$(ENGINE) build $(FORMAT) --target server --tag $(IMAGE) --build-arg REVISION=$$(git rev-parse HEAD) .
+	$(ENGINE) build $(FORMAT) --target ui --tag $(UI_IMAGE) --build-arg REVISION=$$(git rev-parse HEAD) .
 
 test: lint ## lint, then the whole suite (browser tests need Chromium: see .ci/run)
 	$(BIN)/pytest $(PYTEST_ARGS)

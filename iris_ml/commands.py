@@ -58,3 +58,23 @@ def port_number(text: str) -> int:
     if not 1 <= port <= MAX_PORT:
         raise argparse.ArgumentTypeError(f"a port is 1-{MAX_PORT}, got {port}")
     return port
+
+
+def seconds(text: str) -> float:
+    """argparse type for a wait: 0 or more seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"a wait is 0 or more seconds, got {text}")
+    return value
+
+
+def add_wait_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--wait SECONDS``, the same on every command that needs another service first."""
+    parser.add_argument(
+        "--wait", type=seconds, default=0.0, metavar="SECONDS",
+        help=f"wait up to this long for {what}, saying so while waiting "
+        "(services started together, as in compose.yaml)",
+    )  # fmt: skip

@@ -175,6 +175,32 @@ def wait_until(
         time.sleep(interval)
 
 
+def wait_for(
+    refusal: Callable[[], str | None],
+    timeout: float,
+    what: str,
+    say: Callable[[str], None],
+    interval: float = 2.0,
+    every: float = 10.0,
+) -> str | None:
+    """Ask ``refusal`` until it answers None or ``timeout`` seconds pass; its last answer.
+
+    Services started together (a database, its tracking server, their clients) come up in
+    any order: each waits for what it needs and says so, at most once per ``every`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    said_at = -every
+    while (problem := refusal()) is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return problem
+        if time.monotonic() - said_at >= every:
+            say(f"waiting for {what} ({left:.0f} s left): {problem}")
+            said_at = time.monotonic()
+        time.sleep(min(interval, left))
+    return None
+
+
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)

@@ -23,6 +23,7 @@ from iris_ml.commands import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    add_wait_option,
     command_parser,
 )
 from iris_ml.processes import Stopped, stop_on_signals
@@ -113,7 +114,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--experiment-name", default=os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT),
         help="the MLflow experiment of the run ($MLFLOW_EXPERIMENT_NAME)",
     )  # fmt: skip
+    p.add_argument(
+        "--if-no-champion", action="store_true",
+        help="train only when the registry has no champion yet (a stack's first model); "
+        "exit 0 without training otherwise",
+    )  # fmt: skip
+    add_wait_option(p, "the tracking store")
     return p
+
+
+def champion_already() -> str | None:
+    """The line saying which version is champion already, or None when there is none."""
+    from iris_ml.registry.versions import aliased_version
+    from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
+
+    found = aliased_version(DEFAULT_MODEL_NAME, DEFAULT_ALIAS)
+    if found is None:
+        return None
+    return (
+        f"{DEFAULT_MODEL_NAME}@{DEFAULT_ALIAS} is version {found.version} already: "
+        "nothing to train (--if-no-champion). A new candidate: iris-ml train."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
             "error: no MLproject here: run iris-ml train in the iris-ml checkout", file=sys.stderr
         )
         return EXIT_USAGE
-    if store_refused():
+    if store_refused(wait=args.wait):
         return EXIT_USAGE
+    if args.if_no_champion and (line := champion_already()):
+        print(line, flush=True)
+        return EXIT_OK
     params = [arg for param in args.params for arg in ("-P", param)]
     command = mlflow_run_command(project, args.env_manager, params)
     return run_project(command, training_env(project, args.experiment_name))

@@ -35,7 +35,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from iris_ml.commands import EXIT_FAILED, EXIT_USAGE, command_parser, port_number
+from iris_ml.commands import EXIT_FAILED, EXIT_USAGE, add_wait_option, command_parser, port_number
 from iris_ml.contract import MODEL_VERSION_KEY, PAYLOAD_SOURCE_FILE
 from iris_ml.registry import tags
 from iris_ml.registry.download import download_model
@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_options(p.add_argument_group("server"), d)
     _add_observability_options(p.add_argument_group("logs"), d)
     _add_route_options(p.add_argument_group("route (reference and comparison modes)"))
+    add_wait_option(p, "the tracking store, then for a version with the alias")
     return p
 
 
@@ -320,6 +321,29 @@ def _pick_version(settings: ServeSettings, pinned: str | None) -> tuple[str, str
     return str(found.version), str(found.source)
 
 
+def _wait_for_version(
+    settings: ServeSettings, pinned: str | None, wait: float
+) -> tuple[str, str] | str:
+    """``_pick_version``, waiting up to ``wait`` s for the alias (a stack's first training)."""
+    from iris_ml.processes import wait_for
+
+    picked = _pick_version(settings, pinned)
+    if not (isinstance(picked, str) and wait and pinned is None):
+        return picked
+
+    def missing() -> str | None:
+        nonlocal picked
+        picked = _pick_version(settings, None)
+        return picked if isinstance(picked, str) else None
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    what = f"a version of '{settings.model_name}' with the alias '{settings.alias}'"
+    wait_for(missing, wait, what, say, interval=3.0, every=15.0)
+    return picked
+
+
 def claim_payload_folder(settings: ServeSettings) -> str | None:
     """Record which store and model the payload folder's rows are scored for; refuse a folder
     that holds another's (the monitor would compare them with the wrong training data)."""
@@ -372,12 +396,12 @@ def main(argv: list[str] | None = None) -> int:
         version, source, local, uri = None, "", args.model_path, args.model_path
         label = args.model_path
     else:
-        if store_refused():
+        if store_refused(wait=args.wait):
             return EXIT_FAILED
         if settings.payload_dir and (problem := claim_payload_folder(settings)):
             print(f"error: {problem}", file=sys.stderr)
             return EXIT_USAGE
-        picked = _pick_version(settings, args.version)
+        picked = _wait_for_version(settings, args.version, args.wait)
         if isinstance(picked, str):
             print(picked, file=sys.stderr)
             return 1

@@ -15,7 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from iris_ml.commands import EXIT_USAGE, command_parser, port_number
+from iris_ml.commands import EXIT_USAGE, add_wait_option, command_parser, port_number
+from iris_ml.processes import wait_for
 from iris_ml.tracking.store import (
     TrackingUnavailable,
     check_artifacts_destination,
@@ -50,7 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=port_number, default=DEFAULT_PORT)
     p.add_argument("--check-only", action="store_true", help="check, print, and exit")
+    add_wait_option(p, "the database")
     return p
+
+
+def _backend_refusal(uri: str) -> str | None:
+    try:
+        check_backend_store(uri)
+    except TrackingUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def mlflow_server_command(
@@ -94,15 +104,24 @@ def prepare_basic_auth() -> None:
         store.create_user(config.admin_username, config.admin_password, is_admin=True)
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args, passthrough = build_parser().parse_known_args(argv)
+    problem = None
+    if uri := args.backend_store_uri:
+        problem = wait_for(
+            lambda: _backend_refusal(uri), args.wait, f"the database {describe(uri)}", _say
+        )
     try:
-        if args.backend_store_uri:
-            check_backend_store(args.backend_store_uri)
-        if args.artifacts_destination:
+        if problem is None and args.artifacts_destination:
             check_artifacts_destination(args.artifacts_destination)
     except TrackingUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        problem = str(exc)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_UNUSABLE
     store = describe(args.backend_store_uri) if args.backend_store_uri else "MLflow's default"
     print(f"Backend store {store}: ok", flush=True)

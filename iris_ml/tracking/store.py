@@ -255,14 +255,23 @@ def source_mismatch(folder: Path, model_name: str) -> str | None:
     )
 
 
-def store_refused(prefix: str = "error") -> bool:
+def store_refused(prefix: str = "error", wait: float = 0.0) -> bool:
     """Say on stderr why the tracking store cannot be used, if it cannot; True then.
 
-    Every command that reads or writes the registry asks this first.
+    Every command that reads or writes the registry asks this first, waiting up to ``wait``
+    seconds for a store that is still starting.
     """
     import sys
 
-    refusal = tracking_refusal()
+    import mlflow
+
+    from iris_ml.processes import wait_for
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    where = f"the tracking store {describe(mlflow.get_tracking_uri())}"
+    refusal = wait_for(tracking_refusal, wait, where, say) if wait else tracking_refusal()
     if refusal:
         print(f"{prefix}: {refusal}", file=sys.stderr)
     return refusal is not None
