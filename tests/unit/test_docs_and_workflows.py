@@ -174,7 +174,7 @@ def all_steps(wf: dict):
         yield from job.get("steps", [])
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "cd.yml"])
+@pytest.mark.parametrize("name", ["ci.yml", "cd.yml", "images.yml"])
 def test_actions_are_pinned_and_permissions_least_privilege(name):
     wf = workflow(name)
     assert wf["permissions"] == {"contents": "read"}
@@ -255,3 +255,37 @@ def test_cd_runs_only_after_ci_succeeded_and_a_gate_rejection_is_green():
     train = next(s for s in wf["jobs"]["train"]["steps"] if s.get("id") == "train")["run"]
     # `python -m deploy train` exits 4 when the gate rejected the model (tests/unit/deploy/test_deploy.py)
     assert '"$code" -eq 4' in train and "promoted=false" in train and "exit 0" in train
+
+
+def test_the_page_is_deployed_by_the_digest_its_build_pushed_with_attestations():
+    wf = workflow("images.yml")
+    text = (REPO / ".github" / "workflows" / "images.yml").read_text()
+    build, page = wf["jobs"]["build"], wf["jobs"]["page"]
+    pushes = {
+        s["id"]: s for s in build["steps"] if s.get("uses", "").startswith("docker/build-push")
+    }
+    assert set(pushes) == {"server", "ui"}
+    for step in pushes.values():
+        assert step["with"]["push"] is True and step["with"]["sbom"] is True
+        assert step["with"]["provenance"] == "mode=max"
+        assert "REVISION=${{ env.COMMIT }}" in step["with"]["build-args"]
+    attested = {
+        s["with"]["subject-digest"]
+        for s in build["steps"]
+        if s.get("uses", "").startswith("actions/attest-build-provenance")
+    }
+    assert attested == {f"${{{{ steps.{i}.outputs.digest }}}}" for i in pushes}
+    assert build["outputs"]["ui-digest"] == "${{ steps.ui.outputs.digest }}"
+    deploy = next(s for s in page["steps"] if s.get("uses", "").startswith("azure/webapps-deploy"))
+    # The deployed image is the digest the build job produced, not a tag that can move.
+    assert deploy["with"]["images"].endswith("-ui@${{ needs.build.outputs.ui-digest }}")
+    assert page["needs"] == "build" and page["environment"] == "production"
+    assert page["permissions"] == {"contents": "read", "id-token": "write"}  # OIDC, no secret
+    login = next(s for s in page["steps"] if s.get("uses", "").startswith("azure/login@"))
+    assert set(login["with"]) == {"client-id", "tenant-id", "subscription-id"}
+    # No literal secret: the only credential is the job's own token; the page's key is an app setting.
+    assert (
+        "secrets." not in text
+        and "SCORING_KEY:" not in text
+        and "password: ${{ github.token }}" in text
+    )
