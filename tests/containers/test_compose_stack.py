@@ -47,7 +47,7 @@ def images():
 @pytest.fixture(scope="module")
 def stack(images, tmp_path_factory):
     folder = tmp_path_factory.mktemp("stack")
-    password = "pw-" + secrets.token_hex(12)
+    password = "pw-" + secrets.token_hex(12)  # pragma: allowlist secret (random, per run)
     ports = {"serve": free_port(), "ui": free_port(), "tracking": free_port()}
     env_file = folder / ".env"
     env_file.write_text(
