@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -179,15 +180,17 @@ def wait_for(
     refusal: Callable[[], str | None],
     timeout: float,
     what: str,
-    say: Callable[[str], None],
+    say: Callable[[str], None] | None = None,
     interval: float = 2.0,
     every: float = 10.0,
 ) -> str | None:
     """Ask ``refusal`` until it answers None or ``timeout`` seconds pass; its last answer.
 
     Services started together (a database, its tracking server, their clients) come up in
-    any order: each waits for what it needs and says so, at most once per ``every`` seconds.
+    any order: each waits for what it needs and says so, at most once per ``every`` seconds
+    (on stderr unless ``say`` is given).
     """
+    say = say or _to_stderr
     deadline = time.monotonic() + timeout
     said_at = -every
     while (problem := refusal()) is not None:
@@ -199,6 +202,10 @@ def wait_for(
             said_at = time.monotonic()
         time.sleep(min(interval, left))
     return None
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:

@@ -336,11 +336,8 @@ def _wait_for_version(
         picked = _pick_version(settings, None)
         return picked if isinstance(picked, str) else None
 
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
     what = f"a version of '{settings.model_name}' with the alias '{settings.alias}'"
-    wait_for(missing, wait, what, say, interval=3.0, every=15.0)
+    wait_for(missing, wait, what, interval=3.0, every=15.0)
     return picked
 
 

@@ -104,16 +104,12 @@ def prepare_basic_auth() -> None:
         store.create_user(config.admin_username, config.admin_password, is_admin=True)
 
 
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     args, passthrough = build_parser().parse_known_args(argv)
     problem = None
     if uri := args.backend_store_uri:
         problem = wait_for(
-            lambda: _backend_refusal(uri), args.wait, f"the database {describe(uri)}", _say
+            lambda: _backend_refusal(uri), args.wait, f"the database {describe(uri)}"
         )
     try:
         if problem is None and args.artifacts_destination:

@@ -267,11 +267,8 @@ def store_refused(prefix: str = "error", wait: float = 0.0) -> bool:
 
     from iris_ml.processes import wait_for
 
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
     where = f"the tracking store {describe(mlflow.get_tracking_uri())}"
-    refusal = wait_for(tracking_refusal, wait, where, say) if wait else tracking_refusal()
+    refusal = wait_for(tracking_refusal, wait, where) if wait else tracking_refusal()
     if refusal:
         print(f"{prefix}: {refusal}", file=sys.stderr)
     return refusal is not None
