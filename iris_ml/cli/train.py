@@ -123,16 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def champion_already() -> str | None:
-    """The line saying which version is champion already, or None when there is none."""
+def champion_already(params: list[str]) -> str | None:
+    """Which version is champion already (of the -P model_name and alias given), or None."""
     from iris_ml.registry.versions import aliased_version
     from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
-    found = aliased_version(DEFAULT_MODEL_NAME, DEFAULT_ALIAS)
+    given = dict(param.split("=", 1) for param in params)
+    model_name = given.get("model_name", DEFAULT_MODEL_NAME)
+    alias = given.get("alias", DEFAULT_ALIAS)
+    found = aliased_version(model_name, alias)
     if found is None:
         return None
     return (
-        f"{DEFAULT_MODEL_NAME}@{DEFAULT_ALIAS} is version {found.version} already: "
+        f"{model_name}@{alias} is version {found.version} already: "
         "nothing to train (--if-no-champion). A new candidate: iris-ml train."
     )
 
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if store_refused(wait=args.wait):
         return EXIT_USAGE
-    if args.if_no_champion and (line := champion_already()):
+    if args.if_no_champion and (line := champion_already(args.params)):
         print(line, flush=True)
         return EXIT_OK
     params = [arg for param in args.params for arg in ("-P", param)]
