@@ -15,6 +15,7 @@ import os
 import sys
 from typing import Any
 
+from iris_ml.contract import MODEL_VERSION_KEY
 from iris_ml.serving.follow.follower import create_follower
 from iris_ml.serving.handoff import FOLLOW_ENV, LayerSettings
 from iris_ml.serving.layer import ServingLayer
@@ -60,6 +61,7 @@ def create_app() -> ServingLayer:
             metrics,
             settings.log_requests,
             model_of=lambda: follower.serving().model if settings.fast_path else None,
+            health=follower.health,
         )
     from mlflow.pyfunc import scoring_server
 
@@ -72,4 +74,18 @@ def create_app() -> ServingLayer:
         metrics,
         settings.log_requests,
         model_of=lambda: observed if settings.fast_path else None,
+        health=lambda: pinned_health(settings),
     )
+
+
+def pinned_health(settings: LayerSettings) -> dict[str, Any]:
+    """``/health`` of a server that serves one version: which, and whether the gate passed it."""
+    rejected = settings.gate_rejected
+    return {
+        # Still 200: the version was asked for by name; "warning" says it is not a champion.
+        "status": "warning" if rejected else "ok",
+        "model_name": settings.model_name,
+        MODEL_VERSION_KEY: settings.version,
+        "following": False,
+        "gate_rejected": rejected,
+    }

@@ -38,6 +38,8 @@ class LayerSettings:
 
     model_path: str | None = None  # served as is (without --follow)
     version: str | None = None
+    model_name: str | None = None  # None: a --model-path folder, not a registered version
+    gate_rejected: str | None = None  # why the gate rejected the pinned version
     log_requests: bool = False
     payloads: PayloadLogSettings | None = None
     fast_path: bool = True  # answer plain requests in the layer (fast_path.py)

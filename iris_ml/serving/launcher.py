@@ -128,8 +128,21 @@ def mlflow_cli_command(settings: ServeSettings, model_uri: str) -> list[str]:
     ]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Picked:
+    """The registered version to serve."""
+
+    version: str
+    source: str
+    gate_rejected: str | None = None  # why the gate rejected it (a pinned version only)
+
+
 def layer_command(
-    settings: ServeSettings, version: str | None, source: str, local: str
+    settings: ServeSettings,
+    version: str | None,
+    source: str,
+    local: str,
+    gate_rejected: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """MLflow's command with our factory in place of MLflow's app module (same server, same app)."""
     argv, extra = uvicorn_command(settings, local)
@@ -148,6 +161,8 @@ def layer_command(
     layer = LayerSettings(
         model_path=local,
         version=version,
+        model_name=settings.model_name if version is not None else None,
+        gate_rejected=gate_rejected,
         log_requests=settings.log_requests,
         payloads=payloads,
         fast_path=settings.fast_path,
@@ -301,8 +316,8 @@ def _model_path_refusal(model_path: str | None) -> str | None:
     return None
 
 
-def _pick_version(settings: ServeSettings, pinned: str | None) -> tuple[str, str] | str:
-    """(version, source) to serve, or the sentence saying why there is none."""
+def _pick_version(settings: ServeSettings, pinned: str | None) -> Picked | str:
+    """The version to serve, or the sentence saying why there is none."""
     from iris_ml.registry.versions import aliased_version, registered_version
 
     if pinned is None:
@@ -316,14 +331,13 @@ def _pick_version(settings: ServeSettings, pinned: str | None) -> tuple[str, str
         found = registered_version(settings.model_name, pinned)
         if found is None:
             return f"'{settings.model_name}' has no version {pinned}."
-        if warning := gate_warning(found.version, found.tags or {}):
-            print(warning, file=sys.stderr, flush=True)
-    return str(found.version), str(found.source)
+        if rejected := gate_rejection(found.tags or {}):
+            print(gate_warning(str(found.version), rejected), file=sys.stderr, flush=True)
+            return Picked(str(found.version), str(found.source), rejected)
+    return Picked(str(found.version), str(found.source))
 
 
-def _wait_for_version(
-    settings: ServeSettings, pinned: str | None, wait: float
-) -> tuple[str, str] | str:
+def _wait_for_version(settings: ServeSettings, pinned: str | None, wait: float) -> Picked | str:
     """``_pick_version``, waiting up to ``wait`` s for the alias (a stack's first training)."""
     from iris_ml.processes import wait_for
 
@@ -357,12 +371,16 @@ def claim_payload_folder(settings: ServeSettings) -> str | None:
     return None
 
 
-def gate_warning(version: str, version_tags: dict[str, str]) -> str | None:
-    """One line when a pinned version is one the gate rejected: served, but said."""
+def gate_rejection(version_tags: dict[str, str]) -> str | None:
+    """Why the gate rejected a version (its tags), or None when it did not."""
     if version_tags.get(tags.GATE_TAG) != tags.GATE_REJECTED:
         return None
-    why = version_tags.get(tags.GATE_REASON_TAG, "no reason recorded")
-    return f"warning: version {version} did not pass the gate ({why}); serving it as asked"
+    return version_tags.get(tags.GATE_REASON_TAG, "no reason recorded")
+
+
+def gate_warning(version: str, rejected: str) -> str:
+    """The one line said when a pinned version is one the gate rejected: served, but said."""
+    return f"warning: version {version} did not pass the gate ({rejected}); serving it as asked"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -391,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.model_path:
         version, source, local, uri = None, "", args.model_path, args.model_path
+        rejected = None
         label = args.model_path
     else:
         if store_refused(wait=args.wait):
@@ -402,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(picked, str):
             print(picked, file=sys.stderr)
             return 1
-        version, source = picked
+        version, source, rejected = picked.version, picked.source, picked.gate_rejected
         uri = f"models:/{settings.model_name}/{version}"
         local = (
             None if args.via_mlflow_cli else download_model(settings.model_name, version, source)
@@ -414,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.plain:
         command, extra_env = uvicorn_command(settings, str(local))
     else:
-        command, extra_env = layer_command(settings, version, source, str(local))
+        command, extra_env = layer_command(settings, version, source, str(local), rejected)
     extra_env.update(serving_env(version, settings))
     following = f", following '{settings.alias}'" if settings.follow else ""
     print(

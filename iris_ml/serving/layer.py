@@ -4,6 +4,8 @@ Every MLflow route, input format and successful answer passes through as MLflow 
 it. The layer adds:
 
 * ``GET /metrics``: Prometheus text (``serving_metrics.py``);
+* ``GET /health``: JSON saying which version is served and whether anything is amiss
+  (a pinned version the gate rejected, a follower that cannot reach the registry);
 * ``X-Request-ID``: the caller's when it is a short safe token, else a new one; on every
   answer, in every error body and in the request's log line;
 * error answers that never carry a stack trace or a file path: MLflow's ``stack_trace``
@@ -222,8 +224,10 @@ class ServingLayer:
         metrics: ServingMetrics,
         log_requests: bool = False,
         model_of: Callable[[], Any] = lambda: None,
+        health: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.app = app
+        self.health = health  # what /health says; None: the app's own answer
         self.version_of = version_of
         self.model_of = model_of  # the ObservedModel being served, for plain requests
         self.metrics = metrics
@@ -264,6 +268,10 @@ class ServingLayer:
             context.answered_by = "layer"
             body, content_type = self.metrics.render()
             return await _send(send, 200, body, content_type, context.request_id)
+        if path == "/health" and method in ("GET", "HEAD") and self.health is not None:
+            context.answered_by = "layer"
+            body = json.dumps(self.health()).encode()
+            return await _send(send, 200, body, "application/json", context.request_id)
         if path != "/invocations" or method != "POST":
             return await self._forward(scope, receive, send, context, None)
         read = await _read_body(receive)

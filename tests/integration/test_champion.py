@@ -119,9 +119,18 @@ def test_serve_a_pinned_version(registry):
     server, base = procs.serve(registry.uri, registry.root, "--version", "2", "--workers", "1")
     try:
         assert answered_version(base) == "2"
+        health = httpx.get(base + "/health", timeout=10).json()
     finally:
         server.stop()
     assert "version 2 (version 2, pinned)" in server.output()
+    # Version 2 is the one the gate rejected: said once at start, and in /health.
+    assert server.output().count("warning: version 2 did not pass the gate (") == 1
+    assert (health["status"], health["model_version"], health["following"]) == (
+        "warning",
+        "2",
+        False,
+    )
+    assert "below the floor" in health["gate_rejected"]
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -40,9 +39,6 @@ class ChampionFollower:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             self._swap_if_activated()
-            if scope["path"] == "/health" and scope["method"] in ("GET", "HEAD"):
-                await self._health(send)
-                return
         await self.current.app(scope, receive, send)
 
     def serving(self) -> Loaded:
@@ -72,10 +68,11 @@ class ChampionFollower:
         self._active_stamp = stamp
         _log.info("now serving %s version %s (was %s)", self.config.model_name, version, previous)
 
-    async def _health(self, send: Any) -> None:
+    def health(self) -> dict[str, Any]:
+        """What ``/health`` says: the version served, the one loading, the registry's state."""
         target = self.folder.read(self.folder.target)
         unreachable = self.folder.read(self.folder.unreachable)
-        body = {
+        return {
             # Still 200 and still serving: "degraded" says the alias is not being followed now.
             "status": "degraded" if unreachable else "ok",
             "model_name": self.config.model_name,
@@ -86,13 +83,6 @@ class ChampionFollower:
             "rejected": self.folder.read(self.folder.rejected),
             "registry_unreachable": unreachable,
         }
-        payload = json.dumps(body).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(payload)),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
 
     # -- the background thread: poll (leader), prepare (everyone), activate (leader) ----
     def start(self, tick: float = 0.2) -> None:

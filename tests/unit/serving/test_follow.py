@@ -151,7 +151,7 @@ def test_a_version_that_fails_its_check_is_never_activated(tmp_path, registry, l
         worker.step()
     assert not (tmp_path / "active.json").exists()
     assert not (tmp_path / "target.json").exists()
-    health = asyncio.run(call(leader, "/health", "GET"))
+    health = leader.health()
     assert health["model_version"] == "1"
     assert health["rejected"]["version"] == "2"
     assert "CheckFailed" in health["rejected"]["reason"]
@@ -252,16 +252,16 @@ def test_a_registry_that_cannot_be_read_changes_nothing_and_is_said_once(
         "cannot read the registry, keeping the current version: ConnectionError: connection refused"
     ]
     # Every worker's /health says so: still serving version 1, the registry down since when.
-    health = asyncio.run(call(other, "/health", "GET"))
+    health = other.health()
     assert health["status"] == "degraded" and health["model_version"] == "1"
     down = health["registry_unreachable"]
     assert down["reason"] == "ConnectionError: connection refused" and down["since"]
     since = down["since"]
     leader.step()
-    assert asyncio.run(call(other, "/health", "GET"))["registry_unreachable"]["since"] == since
+    assert other.health()["registry_unreachable"]["since"] == since
     registry.error = None  # it answers again
     leader.step()
-    health = asyncio.run(call(other, "/health", "GET"))
+    health = other.health()
     assert health["status"] == "ok" and health["registry_unreachable"] is None
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from iris_ml.serving import handoff
 from iris_ml.serving import launcher as serve
+from iris_ml.serving.app import pinned_health
 from iris_ml.serving.handoff import (
     FOLLOW_ENV,
     MULTIPROC_ENV,
@@ -158,12 +159,31 @@ def test_every_servers_port_flag_refuses_what_bind_cannot_take(cli, value, probl
 
 def test_a_pinned_version_the_gate_rejected_is_served_with_one_warning():
     rejected = {"gate": "rejected", "gate_reason": "accuracy 0.3333 is below the floor 0.9000"}
-    assert serve.gate_warning("4", rejected) == (
+    why = serve.gate_rejection(rejected)
+    assert serve.gate_warning("4", str(why)) == (
         "warning: version 4 did not pass the gate (accuracy 0.3333 is below the floor 0.9000);"
         " serving it as asked"
     )
-    assert serve.gate_warning("5", {"gate": "passed"}) is None
-    assert serve.gate_warning("1", {}) is None  # registered before the gate wrote tags
+    assert serve.gate_rejection({"gate": "passed"}) is None
+    assert serve.gate_rejection({}) is None  # registered before the gate wrote tags
+
+
+def test_the_gates_reason_reaches_every_workers_health(tmp_path, monkeypatch):
+    monkeypatch.setattr(serve, "state_dir", lambda: tmp_path)
+    settings = serve.ServeSettings(model_name="iris-x")
+    _, env = serve.layer_command(settings, "4", "", "/cache/model", "accuracy 0.3 is below 0.9")
+    layer = LayerSettings(**json.loads(env[SERVING_ENV]))
+    assert pinned_health(layer) == {
+        "status": "warning",
+        "model_name": "iris-x",
+        "model_version": "4",
+        "following": False,
+        "gate_rejected": "accuracy 0.3 is below 0.9",
+    }
+    monkeypatch.setattr(serve, "state_dir", lambda: tmp_path / "again")
+    (tmp_path / "again").mkdir()
+    _, env = serve.layer_command(settings, None, "", "/some/folder")  # --model-path
+    assert pinned_health(LayerSettings(**json.loads(env[SERVING_ENV])))["model_name"] is None
 
 
 def test_a_payload_folder_is_claimed_once_and_another_stores_folder_refused(tmp_path, monkeypatch):
