@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults["tolerance"],
         help="gate: how much worse than the champion accuracy/F1 may be",
     )
+    p.add_argument(
+        "--data",
+        default=defaults["data"],
+        help="a CSV of flowers to learn from (the four features in cm and species); "
+        "'bundled': Fisher's, as scikit-learn ships them",
+    )
     return p
 
 
@@ -124,12 +130,17 @@ def _main(argv: list[str] | None) -> int:
     # Two progress bars per model logged are noise in a job's log (set before MLflow loads).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from iris_ml.tracking.store import store_refused
+    from iris_ml.training.data import TrainingDataError
     from iris_ml.training.pipeline import train
 
     if store_refused("train.py"):
         return 1
     commit = _git_commit()
-    result = train(settings, tags={"git_commit": commit} if commit else None)
+    try:
+        result = train(settings, tags={"git_commit": commit} if commit else None)
+    except TrainingDataError as exc:
+        print(f"train.py: {exc}", file=sys.stderr)
+        return 2
     for note in result.notes:
         print(f"NOTE: {note}")
     metrics = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())

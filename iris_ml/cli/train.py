@@ -140,6 +140,17 @@ def champion_already(params: list[str]) -> str | None:
     )
 
 
+def _from_here(params: list[str]) -> list[str]:
+    """-P data=FILE relative to where the user stands (``mlflow run`` runs in the project)."""
+    named = [param.split("=", 1) for param in params]
+    return [
+        f"data={Path(value).resolve()}"
+        if name == "data" and Path(value).exists()
+        else f"{name}={value}"
+        for name, value in named
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     from iris_ml.tracking.store import store_refused
 
@@ -158,6 +169,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.if_no_champion and (line := champion_already(args.params)):
         print(line, flush=True)
         return EXIT_OK
-    params = [arg for param in args.params for arg in ("-P", param)]
+    params = [arg for param in _from_here(args.params) for arg in ("-P", param)]
     command = mlflow_run_command(project, args.env_manager, params)
     return run_project(command, training_env(project, args.experiment_name))

@@ -10,7 +10,7 @@ GATE_PASSED, GATE_REJECTED = "passed", "rejected"
 GATE_COMPARISON_TAG = "gate_comparison"
 GATE_ROWS_TAG = "gate_rows"
 RUN_ID_TAG = "run_id"
-# On the training run: the digest of the data it trained on.
+# On the training run and its version: the digest of the data it trained on.
 DATASET_DIGEST_TAG = "dataset_digest"
 REGISTERED_VERSION_TAG = "registered_version"
 # On a version: the monitor's latest verdict (JSON).

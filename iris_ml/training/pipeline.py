@@ -50,7 +50,7 @@ from iris_ml.training.evaluation import (
     probabilities_from_predictions,
 )
 from iris_ml.training.gate import GateDecision, comparison, decide, default_thresholds
-from iris_ml.training.settings import TrainSettings
+from iris_ml.training.settings import BUNDLED, TrainSettings
 
 _log = logging.getLogger(__name__)
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # iris_ml/
@@ -103,7 +103,7 @@ def train(settings: TrainSettings, tags: dict[str, str] | None = None) -> TrainR
     Each stage's wall time is logged as a metric ``time_<stage>_s``, so where a
     training run spends its time is on record next to what it produced.
     """
-    frame = load_dataset()
+    frame = load_dataset(settings.data)
     split = split_dataset(frame, settings.test_size, settings.seed)
     with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tags({"model_name": settings.model_name, **(tags or {})})
@@ -152,6 +152,7 @@ class _Stages:
         self.durations: dict[str, float] = {}
         self.notes: list[str] = []
         self.client = MlflowClient()
+        self.data_digest = ""  # set by log_inputs
 
     def timed(self, stage: str) -> Any:
         return _timed(self.durations, stage)
@@ -167,7 +168,9 @@ class _Stages:
         # same text ("1.0") would be a "changing param values" error, so those are kept.
         already = self.client.get_run(self.run_id).data.params
         mlflow.log_params({k: v for k, v in params.items() if k not in already})
-        dataset = from_pandas(frame, name="iris", targets=TARGET)
+        name = "iris" if self.settings.data == BUNDLED else Path(self.settings.data).name
+        dataset = from_pandas(frame, name=name, targets=TARGET)
+        self.data_digest = dataset.digest
         mlflow.set_tag(tags.DATASET_DIGEST_TAG, dataset.digest)
         return _log_dataset(dataset, self.notes)
 
@@ -217,6 +220,7 @@ class _Stages:
             tags.GATE_TAG: tags.gate_value(judged.decision.promote),
             tags.GATE_ROWS_TAG: str(judged.rows),
             tags.GATE_COMPARISON_TAG: judged.comparison,
+            tags.DATASET_DIGEST_TAG: self.data_digest,
         }
         with self.timed("log_and_register"):
             kwargs = _pyfunc_kwargs(

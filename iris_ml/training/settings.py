@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME, RESERVED_ALIASES
 
+BUNDLED = "bundled"  # the data parameter's default: Fisher's flowers, as scikit-learn ships them
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -21,6 +23,7 @@ class TrainSettings:
     min_f1: float = 0.9
     max_log_loss: float = 0.5
     tolerance: float = 0.02
+    data: str = BUNDLED  # or a CSV file's path (training/data.py reads it)
 
     def __post_init__(self) -> None:
         problems = []

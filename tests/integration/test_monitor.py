@@ -155,3 +155,42 @@ def test_other_failures_exit_1_with_one_sentence(trained_store, tmp_path):
     )
     assert result.returncode == 1 and result.stderr.startswith("error: monitoring failed")
     assert "Traceback" not in result.stderr
+
+
+def retrain(tracking_uri: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "iris_ml", "retrain-if-drift", *args],
+        env=procs.base_env(tracking_uri), cwd=cwd, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_drift_is_not_retrained_on_the_champions_own_data(
+    trained_store, logging_server, tmp_path, monkeypatch
+):
+    from mlflow.tracking import MlflowClient
+
+    from iris_ml.cli.retrain import same_data_as_champion
+    from iris_ml.training.data import load_dataset
+
+    base, payloads = logging_server
+    uri = trained_store.tracking_uri
+    send(base, "petal", 600, payloads)
+    versions_before = len(MlflowClient(uri).search_model_versions("name='iris-classifier'"))
+    bundled_csv = tmp_path / "same.csv"
+    load_dataset().to_csv(bundled_csv, index=False)  # the same flowers, as a file
+    for params in ([], ["-P", f"data={bundled_csv}"]):
+        refused = retrain(uri, tmp_path, "--payloads", str(payloads), *params)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert (
+            "Drift found, but not retraining: iris-classifier@champion (version " in refused.stderr
+        )
+        assert "was trained on this very data" in refused.stderr
+        assert "-P data=path/to/flowers.csv" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert len(MlflowClient(uri).search_model_versions("name='iris-classifier'")) == versions_before
+    # New flowers are trained on (checked in-process: no version is registered here).
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    new = load_dataset()
+    new.loc[0, "petal_length"] = 1.5
+    new.to_csv(tmp_path / "new.csv", index=False)
+    assert same_data_as_champion([f"data={tmp_path / 'new.csv'}"]) is None
