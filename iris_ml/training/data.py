@@ -116,7 +116,11 @@ def _row_problems(row: dict[str, str]) -> list[str]:
 def _refuse_problems(path: Path, problems: list[str], species: list[object]) -> None:
     if problems:
         shown = "; ".join(problems[:_SHOWN_PROBLEMS])
-        more = f" (and {len(problems) - _SHOWN_PROBLEMS} more)" if len(problems) > _SHOWN_PROBLEMS else ""
+        more = (
+            f" (and {len(problems) - _SHOWN_PROBLEMS} more)"
+            if len(problems) > _SHOWN_PROBLEMS
+            else ""
+        )
         raise TrainingDataError(f"{path.name}: {shown}{more}; nothing was trained")
     counts = {name: species.count(name) for name in SPECIES}
     if few := [f"{name} {n}" for name, n in counts.items() if n < MIN_ROWS_PER_SPECIES]:
