@@ -19,6 +19,8 @@ __all__ = [
     "FEATURES",
     "FEATURE_NAMES",
     "JSON_ROW_KEYS",
+    "MAX_BODY_BYTES",
+    "MAX_JSON_DEPTH",
     "MAX_ROWS_PER_REQUEST",
     "MISSING",
     "MODEL_VERSION_KEY",
@@ -108,6 +110,14 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 # Rows one request may carry; larger inputs are chunked by score_client.
 MAX_ROWS_PER_REQUEST = 50_000
+# Bytes one request body may carry: the client's biggest request (50,000 rows of 17-digit
+# floats, ~5 MB as JSON) fits four times over; 60 MB of anything does not.
+MAX_BODY_BYTES = 20 * 1024 * 1024
+# JSON nesting a request may have: every format of the contract needs 4 levels at most.
+# CPython's json module fails past ~1,000 with a RecursionError; long before, this refuses.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 
 _BY_NAME = {f.name: f for f in FEATURES}
 _MAXIMA = tuple((f.name, f.maximum) for f in FEATURES)
@@ -295,6 +305,25 @@ def _named(row: int, record: Mapping[Any, Any]) -> Iterator[tuple[int, str, obje
     for column in FEATURE_NAMES:
         if column in record:
             yield row, column, record[column]
+
+
+def nested_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests arrays and objects deeper than ``limit`` (C-speed passes only).
+
+    Strings are dropped first (a bracket in a string is text), then every other byte but
+    brackets; each round removes the innermost matched pairs. Whatever is left unmatched
+    (a truncated text) counts as open: its parser says what else is wrong with it.
+    """
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_A_BRACKET)
+    for _ in range(limit):
+        inner = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        if inner == brackets:
+            break
+        brackets = inner
+    else:
+        if b"[]" in brackets or b"{}" in brackets:
+            return True  # pairs still nested after `limit` rounds
+    return brackets.count(b"[") + brackets.count(b"{") > limit
 
 
 def is_safe_request_id(text: str) -> bool:

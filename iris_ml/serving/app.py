@@ -62,6 +62,7 @@ def create_app() -> ServingLayer:
             settings.log_requests,
             model_of=lambda: follower.serving().model if settings.fast_path else None,
             health=follower.health,
+            limits=settings.limits,
         )
     from mlflow.pyfunc import scoring_server
 
@@ -75,6 +76,7 @@ def create_app() -> ServingLayer:
         settings.log_requests,
         model_of=lambda: observed if settings.fast_path else None,
         health=lambda: pinned_health(settings),
+        limits=settings.limits,
     )
 
 

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from iris_ml.contract import MAX_BODY_BYTES
 from iris_ml.processes import pid_alive
 
 WORKER_APP = "iris_ml.serving.app:create_app"  # a uvicorn --factory
@@ -33,6 +34,17 @@ class PayloadLogSettings:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one request may ask of a worker (``door.py`` refuses the rest)."""
+
+    max_body_bytes: int = MAX_BODY_BYTES
+    timeout: int = 60  # seconds to score one request before a 504 (MLflow's own default)
+    # Scoring requests one worker holds at once before answering 503: the bench's 32 clients
+    # on 2 workers keep 16 each; a queue much longer only turns overload into timeouts.
+    max_queue: int = 128
+
+
+@dataclass(frozen=True)
 class LayerSettings:
     """What every worker's layer needs (JSON in ``$IRIS_SERVING``)."""
 
@@ -43,6 +55,7 @@ class LayerSettings:
     log_requests: bool = False
     payloads: PayloadLogSettings | None = None
     fast_path: bool = True  # answer plain requests in the layer (fast_path.py)
+    limits: Limits = Limits()
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -50,8 +63,12 @@ class LayerSettings:
     @classmethod
     def from_env(cls) -> LayerSettings:
         data = json.loads(os.environ[SERVING_ENV])
-        payloads = data.pop("payloads")
-        return cls(**data, payloads=PayloadLogSettings(**payloads) if payloads else None)
+        payloads, limits = data.pop("payloads"), data.pop("limits")
+        return cls(
+            **data,
+            payloads=PayloadLogSettings(**payloads) if payloads else None,
+            limits=Limits(**limits),
+        )
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from iris_ml.serving.handoff import (
     WORKER_APP,
     FollowConfig,
     LayerSettings,
+    Limits,
     PayloadLogSettings,
     state_dir,
 )
@@ -54,6 +55,7 @@ from iris_ml.tracking.store import payload_source, source_mismatch, store_refuse
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5001
+MIB = 1024 * 1024
 MLFLOW_APP = "mlflow.pyfunc.scoring_server.app:app"
 
 
@@ -64,7 +66,9 @@ class ServeSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     workers: int = 0  # 0: one per core
-    timeout: int = 60
+    timeout: int = Limits.timeout
+    max_body_mb: float = Limits.max_body_bytes / MIB
+    max_queue: int = Limits.max_queue
     # Idle keep-alive connections are closed after this many seconds. It must outlast the
     # clients' own idle expiry (httpx: 5 s): with uvicorn's default of 5 s both sides time
     # out together, and a request sent as the server closes is answered with a reset.
@@ -82,6 +86,10 @@ class ServeSettings:
     @property
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(int(self.max_body_mb * MIB), self.timeout, self.max_queue)
 
 
 def _bin(name: str) -> str:
@@ -166,6 +174,7 @@ def layer_command(
         log_requests=settings.log_requests,
         payloads=payloads,
         fast_path=settings.fast_path,
+        limits=settings.limits,
     )
     env = {**extra, SERVING_ENV: layer.to_env(), MULTIPROC_ENV: str(state / "metrics")}
     if settings.follow:
@@ -227,6 +236,18 @@ def _add_server_options(p: argparse._ArgumentGroup, d: ServeSettings) -> None:
     )
     p.add_argument(
         "--timeout", type=int, default=d.timeout, help="seconds per request before a 504"
+    )
+    p.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=d.max_body_mb,
+        help="a request body over this many MiB gets a 413, unread",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=d.max_queue,
+        help="scoring requests one worker holds at once; past it a 503 with Retry-After",
     )
     p.add_argument(
         "--keep-alive",
@@ -301,6 +322,8 @@ def _number_refusal(args: argparse.Namespace) -> str | None:
         return "--workers is a number of processes, 0 for one per core"
     if args.timeout < 1 or args.keep_alive < 1:
         return "--timeout and --keep-alive are whole seconds, at least 1"
+    if not 1 <= args.max_body_mb * MIB < 2**63 or args.max_queue < 1:
+        return "--max-body-mb must be more than 0 and --max-queue at least 1"
     if args.follow and not args.follow_interval > 0:
         return "--follow-interval is a number of seconds, more than 0"
     if not 0 <= args.payload_sample_rate <= 1:
@@ -394,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         timeout=args.timeout,
+        max_body_mb=args.max_body_mb,
+        max_queue=args.max_queue,
         keep_alive=args.keep_alive,
         access_log=args.access_log,
         follow=args.follow,

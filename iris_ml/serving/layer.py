@@ -15,6 +15,9 @@ it. The layer adds:
   with ``error_code``, ``message`` and ``request_id`` (and MLflow's other fields);
 * a JSON boolean in a feature is refused (400, naming the cell): MLflow's parser turns
   ``true`` into 1.0 before the model sees it, which would score a value nobody sent;
+* limits with their own status (``door.py``): a body past the size limit 413, an encoded
+  body 415, JSON nested past the contract's bound 400, a full queue 503 with
+  ``Retry-After``, scoring past the timeout 504 (MLflow's handler has its own);
 * opt-in JSON log lines, one per request (never the body or a header's value);
 * a plain request (``fast_path.py``) answered without MLflow's handler: the same answer,
   without its DataFrame round trip and pure-Python JSON encoder.
@@ -36,21 +39,24 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 from iris_ml.contract import (
     FEATURE_NAMES,
+    MAX_JSON_DEPTH,
     REQUEST_ID_HEADERS,
     RowError,
     boolean_cells,
     format_row_errors,
     is_safe_request_id,
     media_type,
+    nested_too_deep,
     value_problem,
 )
+from iris_ml.serving.door import Admission, Refusal, head_refusal, read_body
 from iris_ml.serving.fast_path import is_plain_json, plain_matrix
+from iris_ml.serving.handoff import Limits
 from iris_ml.serving.metrics import ServingMetrics, route_label
 from iris_ml.serving.observed_model import RequestContext, current_request
 
@@ -99,16 +105,6 @@ def id_generator() -> Callable[[], str]:
     return lambda: f"{prefix}{next(counter) % 16**12:012x}"
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """An answer the layer gives before MLflow's handler runs."""
-
-    status: int
-    message: str
-    error_code: str | None = None  # None: the status's name
-    problems: tuple[RowError, ...] = ()  # every refused cell, for the metrics
-
-
 def refusal(headers: Mapping[bytes, bytes], body: bytes) -> Refusal | None:
     """What to answer instead of MLflow's handler, or None to let it answer.
 
@@ -127,9 +123,22 @@ def refusal(headers: Mapping[bytes, bytes], body: bytes) -> Refusal | None:
             return Refusal(400, f"the body is not UTF-8 text (byte {exc.start} cannot be decoded)")
     # The byte search keeps the JSON parse off the usual request, which has no boolean.
     maybe_boolean = b"true" in body or b"false" in body
-    if mime.lower() == "application/json" and maybe_boolean and (cells := json_boolean_cells(body)):
-        message = f"Invalid input: {format_row_errors(cells)}"
-        return Refusal(400, message, INVALID_INPUT, tuple(cells))
+    if mime.lower() == "application/json" and maybe_boolean:
+        if refused := nesting_refusal(headers, body):
+            return refused  # before json.loads, which fails on it with a RecursionError
+        if cells := json_boolean_cells(body):
+            message = f"Invalid input: {format_row_errors(cells)}"
+            return Refusal(400, message, INVALID_INPUT, tuple(cells))
+    return None
+
+
+def nesting_refusal(headers: Mapping[bytes, bytes], body: bytes) -> Refusal | None:
+    """A 400 for JSON nested past the contract's bound, which MLflow's parser answers with a 500."""
+    mime, _ = media_type(headers.get(b"content-type", b"").decode("latin-1"))
+    if mime.lower() == "application/json" and nested_too_deep(body):
+        return Refusal(
+            400, f"the JSON nests deeper than {MAX_JSON_DEPTH} levels (a request needs 4 at most)"
+        )
     return None
 
 
@@ -225,8 +234,11 @@ class ServingLayer:
         log_requests: bool = False,
         model_of: Callable[[], Any] = lambda: None,
         health: Callable[[], dict[str, Any]] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.app = app
+        self.limits = limits = limits or Limits()
+        self.admission = Admission(limits.max_queue)
         self.health = health  # what /health says; None: the app's own answer
         self.version_of = version_of
         self.model_of = model_of  # the ObservedModel being served, for plain requests
@@ -274,24 +286,57 @@ class ServingLayer:
             return await _send(send, 200, body, "application/json", context.request_id)
         if path != "/invocations" or method != "POST":
             return await self._forward(scope, receive, send, context, None)
-        read = await _read_body(receive)
+        if busy := self.admission.enter():
+            return await self._refuse(send, busy, context)
+        try:
+            return await self._score(scope, headers, receive, send, context)
+        finally:
+            self.admission.leave()
+
+    async def _score(
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        send: Send,
+        context: RequestContext,
+    ) -> int:
+        """One admitted ``POST /invocations``: refused, answered by the fast path or by MLflow."""
+        if refused := head_refusal(headers, self.limits.max_body_bytes):
+            return await self._refuse(send, refused, context)
+        read = await read_body(receive, self.limits.max_body_bytes)
         if read is None:
             return 499  # the client went away before sending its request (nginx's code)
+        if isinstance(read, Refusal):
+            return await self._refuse(send, read, context)
         body = read
         if refused := refusal(headers, body):
-            context.answered_by = "layer"
-            if refused.problems:
-                self.metrics.refused(_rows_per_problem(refused.problems))
-            return await _send_error(
-                send, refused.status, refused.message, context.request_id, refused.error_code
-            )
-        plain = await self._answer_plain(headers, body)
+            return await self._refuse(send, refused, context)
+        try:
+            plain = await self._answer_plain(headers, body)
+        except TimeoutError:
+            timeout = self.limits.timeout
+            late = Refusal(504, f"scoring took longer than the server's limit of {timeout:g} s")
+            return await self._refuse(send, late, context)
         if plain is not None:
             context.answered_by = "fast_path"
             return await _send(send, 200, plain, "application/json", context.request_id)
+        if refused := nesting_refusal(headers, body):
+            return await self._refuse(send, refused, context)
         is_csv = headers.get(b"content-type", b"").lower().startswith(b"text/csv")
         csv_text = body.decode("utf-8") if is_csv else None
         return await self._forward(scope, _replay(body, receive), send, context, csv_text)
+
+    async def _refuse(self, send: Send, refused: Refusal, context: RequestContext) -> int:
+        context.answered_by = "layer"
+        if refused.problems:
+            self.metrics.refused(_rows_per_problem(refused.problems))
+        extra = (
+            [] if refused.retry_after is None else [(b"retry-after", b"%d" % refused.retry_after)]
+        )
+        return await _send_error(
+            send, refused.status, refused.message, context.request_id, refused.error_code, extra
+        )
 
     async def _answer_plain(self, headers: dict[bytes, bytes], body: bytes) -> bytes | None:
         """The answer to a plain request, or None for MLflow's handler to answer."""
@@ -303,7 +348,9 @@ class ServingLayer:
         if len(body) < INLINE_BODY_BYTES:  # a thread hop costs more than a small request
             return self._score_plain(model, body)
         # Big ones in a thread, as MLflow's handler does: the loop keeps reading other requests.
-        return await asyncio.to_thread(self._score_plain, model, body)
+        # Past the timeout the caller gets a 504; the thread finishes its rows unseen.
+        scoring = asyncio.to_thread(self._score_plain, model, body)
+        return await asyncio.wait_for(scoring, self.limits.timeout)
 
     def _score_plain(self, model: Any, body: bytes) -> bytes | None:
         matrix = plain_matrix(body)
@@ -386,17 +433,6 @@ def _rows_per_problem(cells: Iterable[RowError]) -> Counter[tuple[str | None, st
     return Counter((column, kind) for _, column, kind in {(c.row, c.column, c.kind) for c in cells})
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 def _replay(body: bytes, receive: Receive) -> Receive:
     """A receive that gives the app the body already read, then the real channel."""
     pending = [{"type": "http.request", "body": body, "more_body": False}]
@@ -407,11 +443,19 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return again
 
 
-async def _send(send: Send, status: int, body: bytes, content_type: str, rid: str) -> int:
+async def _send(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str,
+    rid: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> int:
     headers = [
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"x-request-id", rid.encode()),
+        *(extra or []),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -419,8 +463,13 @@ async def _send(send: Send, status: int, body: bytes, content_type: str, rid: st
 
 
 async def _send_error(
-    send: Send, status: int, message: str, rid: str, error_code: str | None = None
+    send: Send,
+    status: int,
+    message: str,
+    rid: str,
+    error_code: str | None = None,
+    extra: list[tuple[bytes, bytes]] | None = None,
 ) -> int:
     code = error_code or _status_name(status)
     body = json.dumps({"error_code": code, "message": message, "request_id": rid}).encode()
-    return await _send(send, status, body, "application/json", rid)
+    return await _send(send, status, body, "application/json", rid, extra)

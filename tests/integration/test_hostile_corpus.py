@@ -11,6 +11,7 @@ sending; the UI's handlers must report it without crashing.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import re
 import subprocess
@@ -40,6 +41,12 @@ def body_of(entry: dict) -> bytes:
     if "json" in entry:
         return json.dumps(entry["json"]).encode()
     kind, _, size = entry["generate"].partition(":")
+    if kind == "gzip":  # a good request, compressed
+        return gzip.compress(json.dumps(GOOD).encode())
+    if kind == "brackets":
+        return b"[" * int(size)
+    if kind == "string":  # one JSON string filling the body: cheap to parse, big to read
+        return json.dumps({"dataframe_split": "x" * int(size)}).encode()
     row = [5.1, 3.5, 1.4, 0.2]
     rows = int(size) if kind == "rows" else int(size) // len(json.dumps(row)) + 1
     return json.dumps(
@@ -50,7 +57,7 @@ def body_of(entry: dict) -> bytes:
 def rows_of(entry: dict) -> list | None:
     """The entry's rows as score_client would take them, or None when it is not about rows."""
     payload = entry.get("json")
-    if "generate" in entry:
+    if entry.get("generate", "").startswith(("rows:", "bytes:")):
         payload = json.loads(body_of(entry))
     if not isinstance(payload, dict) or len(payload) != 1:
         return None
@@ -68,6 +75,7 @@ def rows_of(entry: dict) -> list | None:
 
 def post(url: str, entry: dict, extra_headers: dict | None = None) -> httpx.Response:
     headers = {"Content-Type": entry["content_type"]} if entry["content_type"] else {}
+    headers.update(entry.get("headers", {}))
     headers.update(extra_headers or {})
     request = httpx.Request("POST", url, content=body_of(entry), headers=headers)
     if not entry["content_type"]:
@@ -93,7 +101,8 @@ def test_the_corpus_is_large_and_covers_the_required_cases():
     names = {e["name"] for e in ENTRIES}
     assert len(ENTRIES) >= 40
     for required in ("malformed JSON", "truncated JSON", "100,000 rows", "20 MB body", "missing content type",
-                     "non-UTF-8 bytes", "CSV header only", "CSV formula cell", "1e308", "-Infinity literal"):  # fmt: skip
+                     "non-UTF-8 bytes", "CSV header only", "CSV formula cell", "1e308", "-Infinity literal",
+                     "60 MB body", "100,000 open brackets", "gzip body"):  # fmt: skip
         assert required in names
 
 

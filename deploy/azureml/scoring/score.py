@@ -35,7 +35,6 @@ from azureml_inference_server_http.api.aml_response import AMLResponse
 MODEL_VERSION_ENV = "IRIS_MODEL_VERSION"
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 AZURE_KEY = "input_data"
-MAX_BODY_BYTES = 20 * 1024 * 1024
 
 _log = logging.getLogger("iris.score")
 _state: dict[str, Any] = {}
@@ -66,11 +65,19 @@ def version_from_path(root: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def to_mlflow_payload(body: bytes, content_type: str | None) -> dict[str, Any]:
+def to_mlflow_payload(
+    body: bytes, content_type: str | None, encoding: str | None = None
+) -> dict[str, Any]:
     """Decode a request body into one MLflow-format payload, or raise RequestError."""
+    from iris_ml.contract import MAX_BODY_BYTES, MAX_JSON_DEPTH, nested_too_deep
+
     if len(body) > MAX_BODY_BYTES:
         raise RequestError(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB", 413)
+    if (encoding or "identity").strip().lower() != "identity":
+        raise RequestError(f"Content-Encoding {encoding!r} is not decoded here: send it plain", 415)
     _check_content_type(content_type)
+    if nested_too_deep(body):  # json.loads would fail on it with a RecursionError
+        raise RequestError(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         payload = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -142,9 +149,10 @@ def score(
     content_type: str | None,
     request_id: str = "",
     collect: Collect | None = None,
+    encoding: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """The whole request path as a function: (status, JSON body). Never raises."""
-    status, answer = _score(model, input_schema, body, content_type, request_id, collect)
+    status, answer = _score(model, input_schema, body, content_type, request_id, collect, encoding)
     if status != 200:
         answer["request_id"] = request_id
     return status, answer
@@ -157,12 +165,13 @@ def _score(
     content_type: str | None,
     request_id: str,
     collect: Collect | None,
+    encoding: str | None,
 ) -> tuple[int, dict[str, Any]]:
     from mlflow.exceptions import MlflowException
     from mlflow.pyfunc.scoring_server import infer_and_parse_data
 
     try:
-        payload = to_mlflow_payload(body, content_type)
+        payload = to_mlflow_payload(body, content_type, encoding)
         refuse_booleans(payload)
         frame = infer_and_parse_data(payload, input_schema)
         predictions = model.predict(frame)
@@ -309,5 +318,6 @@ def run(request: Any) -> AMLResponse:
         request.headers.get("Content-Type"),
         rid,
         _state["collect"],
+        request.headers.get("Content-Encoding"),
     )
     return AMLResponse(body, status, json_str=True)  # azmlinfsrv adds x-request-id

@@ -7,6 +7,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import ErrorCode
 
+from iris_ml.contract import MAX_BODY_BYTES
 from tests import procs
 
 SCRIPT = procs.REPO / "deploy" / "azureml" / "scoring" / "score.py"
@@ -184,10 +185,21 @@ def test_bodies_the_script_refuses_say_why_with_the_right_status(
 
 
 def test_a_body_over_the_limit_is_a_413_before_it_is_parsed(score_module):
-    too_big = b" " * (score_module.MAX_BODY_BYTES + 1)
+    too_big = b" " * (MAX_BODY_BYTES + 1)
     with pytest.raises(score_module.RequestError) as refused:
         score_module.to_mlflow_payload(too_big, "application/json")
     assert refused.value.status == 413
+
+
+def test_an_encoded_body_is_a_415_and_deep_nesting_a_400(score_module):
+    good = json.dumps({"inputs": [[1]]}).encode()
+    with pytest.raises(score_module.RequestError) as refused:
+        score_module.to_mlflow_payload(good, "application/json", "gzip")
+    assert refused.value.status == 415 and "gzip" in str(refused.value)
+    assert score_module.to_mlflow_payload(good, "application/json", "identity")
+    with pytest.raises(score_module.RequestError) as refused:
+        score_module.to_mlflow_payload(b"[" * 100_000, "application/json")
+    assert refused.value.status == 400 and "nests deeper" in str(refused.value)
 
 
 def test_charset_utf8_in_any_spelling_is_accepted(score_module):

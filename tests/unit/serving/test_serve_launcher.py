@@ -18,6 +18,7 @@ from iris_ml.serving.handoff import (
     WORKER_APP,
     FollowConfig,
     LayerSettings,
+    Limits,
 )
 
 
@@ -69,6 +70,9 @@ def test_without_follow_the_layer_serves_the_pinned_folder_and_logs_payloads_whe
         (["--timeout", "0"], "whole seconds, at least 1"),
         (["--keep-alive", "0"], "whole seconds, at least 1"),
         (["--follow", "--follow-interval", "-1"], "more than 0"),
+        (["--max-body-mb", "0"], "--max-body-mb must be more than 0"),
+        (["--max-body-mb", "nan"], "--max-body-mb must be more than 0"),
+        (["--max-queue", "0"], "--max-queue at least 1"),
         (["--model-path", "/no/such/model"], "--model-path /no/such/model: no MLflow model"),
     ],
 )
@@ -184,6 +188,17 @@ def test_the_gates_reason_reaches_every_workers_health(tmp_path, monkeypatch):
     (tmp_path / "again").mkdir()
     _, env = serve.layer_command(settings, None, "", "/some/folder")  # --model-path
     assert pinned_health(LayerSettings(**json.loads(env[SERVING_ENV])))["model_name"] is None
+
+
+def test_the_limits_reach_every_worker(tmp_path, monkeypatch):
+    monkeypatch.setattr(serve, "state_dir", lambda: tmp_path)
+    settings = serve.ServeSettings(max_body_mb=0.5, timeout=7, max_queue=3)
+    _, env = serve.layer_command(settings, "4", "", "/cache/model")
+    monkeypatch.setenv(SERVING_ENV, env[SERVING_ENV])
+    assert LayerSettings.from_env().limits == Limits(
+        max_body_bytes=512 * 1024, timeout=7, max_queue=3
+    )
+    assert serve.ServeSettings().limits == Limits()  # one set of defaults
 
 
 def test_a_payload_folder_is_claimed_once_and_another_stores_folder_refused(tmp_path, monkeypatch):

@@ -12,10 +12,13 @@ import asyncio
 import json
 import re
 import sys
+import time
 
 import httpx
 import pytest
 
+from iris_ml.contract import nested_too_deep
+from iris_ml.serving.handoff import Limits
 from iris_ml.serving.layer import (
     ACCESS_LOG_FIELDS,
     ServingLayer,
@@ -223,3 +226,110 @@ def test_request_log_lines_are_json_without_the_body(metrics, caplog):
     assert line["request_id"] == "r2" and line["status"] == 200 and line["model_version"] == "5"
     assert tuple(line) == ACCESS_LOG_FIELDS
     assert "payload" not in json.dumps(line)
+
+
+# The door (door.py): each limit with its own status, before any model code runs.
+
+GOOD_SPLIT = b'{"dataframe_split": {"columns": ["a"], "data": [[1]]}}'
+
+
+def test_a_body_declared_too_big_is_refused_unread_with_413(metrics):
+    app, seen = mlflow_like_app(200, b"{}")
+    layer = ServingLayer(app, lambda: "3", metrics, limits=Limits(max_body_bytes=1000))
+    response = call(layer, b"x" * 1001, JSON)
+    assert response.status_code == 413 and "body" not in seen
+    assert "limit of 1000 bytes" in response.json()["message"]
+    assert call(layer, GOOD_SPLIT, JSON).status_code == 200  # and it keeps serving
+
+
+def test_a_streamed_body_is_cut_off_at_the_limit_with_413(metrics):
+    app, seen = mlflow_like_app(200, b"{}")
+    layer = ServingLayer(app, lambda: "3", metrics, limits=Limits(max_body_bytes=1000))
+    read = []
+
+    async def chunks():  # no Content-Length: the layer counts what arrives
+        for _ in range(50):
+            read.append(1)
+            yield b"y" * 100
+
+    response = call(layer, chunks(), JSON)
+    assert response.status_code == 413 and "body" not in seen
+    assert len(read) < 50  # the rest is never read
+    assert response.json()["error_code"] == "REQUEST_ENTITY_TOO_LARGE"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "deflate, gzip"])
+def test_an_encoded_body_is_refused_with_415(metrics, encoding):
+    app, seen = mlflow_like_app(200, b"{}")
+    layer = ServingLayer(app, lambda: "3", metrics)
+    response = call(layer, GOOD_SPLIT, {**JSON, "Content-Encoding": encoding})
+    assert response.status_code == 415 and "body" not in seen
+    assert "uncompressed" in response.json()["message"]
+    assert call(layer, GOOD_SPLIT, {**JSON, "Content-Encoding": "identity"}).status_code == 200
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b"[" * 5000 + b"true", b'{"a":' * 40 + b"1"])
+def test_json_nested_past_the_bound_is_a_400_not_mlflows_500(metrics, body):
+    app, seen = mlflow_like_app(200, b"{}")
+    layer = ServingLayer(app, lambda: "3", metrics)
+    response = call(layer, body, JSON)
+    assert response.status_code == 400 and "body" not in seen
+    assert "nests deeper than" in response.json()["message"]
+
+
+def test_nesting_counts_brackets_outside_strings_only():
+    assert not nested_too_deep(b'{"a": "' + b"[" * 1000 + b'"}')
+    assert not nested_too_deep(b"[" * 32 + b"]" * 32) and nested_too_deep(b"[" * 33 + b"]" * 33)
+    assert not nested_too_deep(b'{"dataframe_records": [{"a": 5.1')  # truncated: the parser's case
+
+
+def test_a_full_queue_answers_503_with_retry_after_and_then_serves_again(metrics):
+    release = asyncio.Event()
+
+    async def slow_app(scope, receive, send):
+        await receive()
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    layer = ServingLayer(slow_app, lambda: "3", metrics, limits=Limits(max_queue=2))
+
+    async def go():
+        transport = httpx.ASGITransport(app=layer)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            post = lambda: client.post("/invocations", content=GOOD_SPLIT, headers=JSON)  # noqa: E731
+            held = [asyncio.create_task(post()) for _ in range(2)]
+            while layer.admission.pending < 2:
+                await asyncio.sleep(0.01)
+            busy = await post()
+            release.set()
+            done = await asyncio.gather(*held)
+            return busy, done, await post()
+
+    busy, done, after = asyncio.run(go())
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+    assert "busy" in busy.json()["message"]
+    assert [r.status_code for r in done] == [200, 200] and after.status_code == 200
+    assert layer.admission.pending == 0
+
+
+class SlowPlainModel:
+    scores_plain = True
+
+    def score_plain(self, matrix):
+        time.sleep(1.5)
+        return b'{"predictions": []}'
+
+
+def test_the_fast_path_answers_504_past_the_timeout_and_keeps_serving(metrics):
+    app, _ = mlflow_like_app(200, b"{}")
+    layer = ServingLayer(
+        app, lambda: "3", metrics, model_of=SlowPlainModel, limits=Limits(timeout=1)
+    )
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    rows = [[5.1, 3.5, 1.4, 0.2]] * 4000  # past INLINE_BODY_BYTES: scored in a thread
+    body = json.dumps({"dataframe_split": {"columns": names, "data": rows}}).encode()
+    response = call(layer, body, JSON)
+    assert response.status_code == 504, response.text
+    assert "longer than the server's limit of 1 s" in response.json()["message"]
+    assert layer.admission.pending == 0
