@@ -24,6 +24,7 @@ def base_env(tracking_uri: str | None = None, **extra: str) -> dict[str, str]:
         "MLFLOW_EXPERIMENT_NAME": "iris-tests",
     }
     env.pop("SCORING_KEY", None)
+    env.pop("SERVING_KEY", None)
     env.pop("SCORING_URI", None)
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri

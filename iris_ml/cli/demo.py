@@ -39,6 +39,7 @@ from iris_ml.processes import (
     stop_groups,
     wait_until,
 )
+from iris_ml.serving.auth import ServingKeyError, configured_keys, open_to_the_network
 from iris_ml.serving.launcher import DEFAULT_HOST, DEFAULT_PORT
 from iris_ml.tracking.store import store_refused
 
@@ -84,7 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Checked before training: a taken port found after a training run wasted the run.
-    problem = taken_ports_problem(args.host, {"scoring server": args.port, "UI": args.ui_port})
+    problem = door_problem(args.host) or taken_ports_problem(
+        args.host, {"scoring server": args.port, "UI": args.ui_port}
+    )
     if problem:
         print(f"Not starting the demo: {problem}", file=sys.stderr)
         return EXIT_FAILED
@@ -100,6 +103,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Not starting the demo: {failed}.", file=sys.stderr)
             return EXIT_FAILED
     return serve_and_show(args)
+
+
+def door_problem(host: str) -> str | None:
+    """Why the server would refuse this host (no key, or a key it cannot use): said first."""
+    try:
+        keys = configured_keys(None, os.environ)
+    except ServingKeyError as exc:
+        return str(exc)
+    return open_to_the_network(host, keys)
 
 
 def taken_ports_problem(host: str, ports: dict[str, int]) -> str | None:
@@ -129,6 +141,8 @@ def serve_and_show(args: argparse.Namespace) -> int:
     # The installed name of ui/, so the demo runs from any folder.
     ui_cmd = [sys.executable, "-m", "iris_ml_ui", "--host", args.host, "--port", str(args.ui_port)]
     ui_env = {**os.environ, "SCORING_URI": scoring_url}
+    if keys := configured_keys(None, os.environ):
+        ui_env["SCORING_KEY"] = keys[0]  # the page asks the server with its key
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

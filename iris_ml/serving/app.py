@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from iris_ml.contract import MODEL_VERSION_KEY
+from iris_ml.serving.auth import ServingKeys, configured_keys
 from iris_ml.serving.follow.follower import create_follower
 from iris_ml.serving.handoff import FOLLOW_ENV, LayerSettings
 from iris_ml.serving.layer import ServingLayer
@@ -39,6 +40,8 @@ def create_app() -> ServingLayer:
     _log_to_stderr("iris_ml.access", "%(message)s")  # the JSON line alone
     for name in ("iris_ml.serving", "iris_ml.payloads"):
         _log_to_stderr(name, "%(asctime)s %(name)s[%(process)d] %(message)s")
+    keys = configured_keys(settings.key_file, os.environ)  # the launcher has checked them
+    served_keys = ServingKeys.of(keys) if keys else None
     metrics = ServingMetrics()
     metrics.flush_every()
     atexit.register(metrics.flush)  # a stopping worker counts what it scored last
@@ -63,6 +66,7 @@ def create_app() -> ServingLayer:
             model_of=lambda: follower.serving().model if settings.fast_path else None,
             health=follower.health,
             limits=settings.limits,
+            keys=served_keys,
         )
     from mlflow.pyfunc import scoring_server
 
@@ -77,6 +81,7 @@ def create_app() -> ServingLayer:
         model_of=lambda: observed if settings.fast_path else None,
         health=lambda: pinned_health(settings),
         limits=settings.limits,
+        keys=served_keys,
     )
 
 

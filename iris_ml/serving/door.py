@@ -30,7 +30,7 @@ class Refusal:
     message: str
     error_code: str | None = None  # None: the status's name
     problems: tuple[RowError, ...] = ()  # every refused cell, for the metrics
-    retry_after: int | None = None  # seconds, for a 503
+    headers: tuple[tuple[bytes, bytes], ...] = ()  # Retry-After, WWW-Authenticate
 
 
 def too_big(limit: int) -> Refusal:
@@ -86,7 +86,7 @@ class Admission:
                 503,
                 f"the server is busy ({self.capacity} requests waiting in this worker):"
                 f" retry after {RETRY_AFTER_SECONDS} s",
-                retry_after=RETRY_AFTER_SECONDS,
+                headers=((b"retry-after", b"%d" % RETRY_AFTER_SECONDS),),
             )
         self.pending += 1
         return None

@@ -56,6 +56,8 @@ class LayerSettings:
     payloads: PayloadLogSettings | None = None
     fast_path: bool = True  # answer plain requests in the layer (fast_path.py)
     limits: Limits = Limits()
+    # Where the keys are (never the keys): None reads $SERVING_KEY, which the workers inherit.
+    key_file: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

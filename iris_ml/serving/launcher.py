@@ -39,6 +39,12 @@ from iris_ml.commands import EXIT_FAILED, EXIT_USAGE, add_wait_option, command_p
 from iris_ml.contract import MODEL_VERSION_KEY, PAYLOAD_SOURCE_FILE
 from iris_ml.registry import tags
 from iris_ml.registry.download import download_model
+from iris_ml.serving.auth import (
+    KEY_ENV,
+    ServingKeyError,
+    configured_keys,
+    open_to_the_network,
+)
 from iris_ml.serving.handoff import (
     FOLLOW_ENV,
     MULTIPROC_ENV,
@@ -82,6 +88,7 @@ class ServeSettings:
     payload_sample_rate: float = 1.0
     payload_max_mb: int = 256  # per worker; the oldest files go first (payload_log.py's cap)
     fast_path: bool = True  # the layer answers plain requests itself (fast_path.py)
+    key_file: str | None = None  # None: the keys of $SERVING_KEY, if any
 
     @property
     def worker_count(self) -> int:
@@ -175,6 +182,7 @@ def layer_command(
         payloads=payloads,
         fast_path=settings.fast_path,
         limits=settings.limits,
+        key_file=str(Path(settings.key_file).resolve()) if settings.key_file else None,
     )
     env = {**extra, SERVING_ENV: layer.to_env(), MULTIPROC_ENV: str(state / "metrics")}
     if settings.follow:
@@ -228,7 +236,17 @@ def _add_server_options(p: argparse._ArgumentGroup, d: ServeSettings) -> None:
     p.add_argument(
         "--host",
         default=d.host,
-        help="bind address; anything but 127.0.0.1 exposes an unauthenticated server",
+        help=f"bind address; anything but loopback needs a key (${KEY_ENV} or --key-file)",
+    )
+    p.add_argument(
+        "--key-file",
+        metavar="FILE",
+        help=f"the keys callers must send as Bearer tokens, one a line (default: ${KEY_ENV})",
+    )
+    p.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve without a key on a non-loopback address, on purpose (e.g. behind a gateway)",
     )
     p.add_argument("--port", type=port_number, default=d.port)
     p.add_argument(
@@ -306,14 +324,31 @@ def _add_route_options(p: argparse._ArgumentGroup) -> None:
 def _refusal(args: argparse.Namespace) -> str | None:
     if args.follow and (args.version or args.model_path):
         return "--follow watches an alias: it cannot be combined with --version or --model-path"
-    bare = "--via-mlflow-cli" if args.via_mlflow_cli else "--plain" if args.plain else None
+    bare = _bare_mode(args)
     layered = args.follow or args.log_requests or args.log_payloads or args.mlflow_handler_only
     if bare and layered:
         return (
             f"{bare} serves MLflow's app alone: drop --follow, --log-requests, --log-payloads"
             " and --mlflow-handler-only"
         )
-    return _number_refusal(args) or _model_path_refusal(args.model_path)
+    return _number_refusal(args) or _model_path_refusal(args.model_path) or _key_refusal(args)
+
+
+def _bare_mode(args: argparse.Namespace) -> str | None:
+    """The flag that serves MLflow's app without the layer, if one was given."""
+    return "--via-mlflow-cli" if args.via_mlflow_cli else "--plain" if args.plain else None
+
+
+def _key_refusal(args: argparse.Namespace) -> str | None:
+    """Why the keys (or their absence) cannot serve on this address; never the keys."""
+    try:
+        keys = configured_keys(args.key_file, os.environ)
+    except ServingKeyError as exc:
+        return str(exc)
+    bare = _bare_mode(args)
+    if keys and bare:
+        return f"{bare} serves MLflow's app alone, which has no key auth: unset ${KEY_ENV}"
+    return open_to_the_network(args.host, keys, args.allow_unauthenticated)
 
 
 def _number_refusal(args: argparse.Namespace) -> str | None:
@@ -428,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         payload_sample_rate=args.payload_sample_rate,
         payload_max_mb=args.payload_max_mb,
         fast_path=not args.mlflow_handler_only,
+        key_file=args.key_file,
     )
     if refusal := _refusal(args):
         print(f"error: {refusal}", file=sys.stderr)
@@ -461,9 +497,10 @@ def main(argv: list[str] | None = None) -> int:
         command, extra_env = layer_command(settings, version, source, str(local), rejected)
     extra_env.update(serving_env(version, settings))
     following = f", following '{settings.alias}'" if settings.follow else ""
+    keyed = ", key auth on" if configured_keys(args.key_file, os.environ) else ""
     print(
         f"Serving {label} on http://{settings.host}:{settings.port}/invocations "
-        f"with {settings.worker_count} worker(s){following}",
+        f"with {settings.worker_count} worker(s){following}{keyed}",
         flush=True,
     )
     os.execve(command[0], command, {**os.environ, **extra_env})

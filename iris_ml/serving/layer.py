@@ -6,6 +6,8 @@ it. The layer adds:
 * ``GET /metrics``: Prometheus text (``serving_metrics.py``);
 * ``GET /health``: JSON saying which version is served and whether anything is amiss
   (a pinned version the gate rejected, a follower that cannot reach the registry);
+* key auth when keys are configured (``auth.py``): a 401 with ``WWW-Authenticate`` on
+  every route but the probes, before anything else is read;
 * ``X-Request-ID``: the caller's when it is a short safe token, else a new one; on every
   answer, in every error body and in the request's log line;
 * error answers that never carry a stack trace or a file path: MLflow's ``stack_trace``
@@ -54,6 +56,7 @@ from iris_ml.contract import (
     nested_too_deep,
     value_problem,
 )
+from iris_ml.serving.auth import ServingKeys, challenge, needs_key
 from iris_ml.serving.door import Admission, Refusal, head_refusal, read_body
 from iris_ml.serving.fast_path import is_plain_json, plain_matrix
 from iris_ml.serving.handoff import Limits
@@ -235,8 +238,10 @@ class ServingLayer:
         model_of: Callable[[], Any] = lambda: None,
         health: Callable[[], dict[str, Any]] | None = None,
         limits: Limits | None = None,
+        keys: ServingKeys | None = None,
     ) -> None:
         self.app = app
+        self.keys = keys  # None: no key asked (a loopback server, or one opened on purpose)
         self.limits = limits = limits or Limits()
         self.admission = Admission(limits.max_queue)
         self.health = health  # what /health says; None: the app's own answer
@@ -276,6 +281,12 @@ class ServingLayer:
         context: RequestContext,
     ) -> int:
         method, path = scope["method"], scope["path"]
+        if self.keys is not None and needs_key(path):
+            authorization = headers.get(b"authorization")
+            if not self.keys.accepts(authorization):
+                message, challenge_headers = challenge(authorization)
+                refused = Refusal(401, message, "UNAUTHENTICATED", headers=challenge_headers)
+                return await self._refuse(send, refused, context)
         if path == "/metrics" and method in ("GET", "HEAD"):
             context.answered_by = "layer"
             body, content_type = self.metrics.render()
@@ -331,11 +342,13 @@ class ServingLayer:
         context.answered_by = "layer"
         if refused.problems:
             self.metrics.refused(_rows_per_problem(refused.problems))
-        extra = (
-            [] if refused.retry_after is None else [(b"retry-after", b"%d" % refused.retry_after)]
-        )
         return await _send_error(
-            send, refused.status, refused.message, context.request_id, refused.error_code, extra
+            send,
+            refused.status,
+            refused.message,
+            context.request_id,
+            refused.error_code,
+            list(refused.headers),
         )
 
     async def _answer_plain(self, headers: dict[bytes, bytes], body: bytes) -> bytes | None:

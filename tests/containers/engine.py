@@ -65,6 +65,7 @@ class Stack:
     env_file: Path
     ports: dict[str, int]
     password: str
+    key: str  # the scoring server's
     name: str = field(default_factory=lambda: f"iris-test-{uuid.uuid4().hex[:8]}")
 
     def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

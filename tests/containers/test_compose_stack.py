@@ -48,14 +48,15 @@ def images():
 def stack(images, tmp_path_factory):
     folder = tmp_path_factory.mktemp("stack")
     password = "pw-" + secrets.token_hex(12)  # pragma: allowlist secret (random, per run)
+    key = secrets.token_urlsafe(24)  # random, per run
     ports = {"serve": free_port(), "ui": free_port(), "tracking": free_port()}
     env_file = folder / ".env"
     env_file.write_text(
-        f"POSTGRES_USER=mlflow\nPOSTGRES_PASSWORD={password}\n"
+        f"POSTGRES_USER=mlflow\nPOSTGRES_PASSWORD={password}\nSERVING_KEY={key}\n"
         f"SERVE_PORT={ports['serve']}\nUI_PORT={ports['ui']}\nTRACKING_PORT={ports['tracking']}\n"
         f"IRIS_IMAGE={images['server']}\nIRIS_UI_IMAGE={images['ui']}\n"
     )
-    running = engine.Stack(env_file, ports, password)
+    running = engine.Stack(env_file, ports, password, key)
     try:
         running.up()
         running.wait_for_version("1")
@@ -126,7 +127,10 @@ def test_the_serving_image_stays_lean(images):
 
 
 def test_the_stack_answers_on_loopback_only_with_the_champion(stack):
-    response = httpx.post(stack.url("serve", "/invocations"), json={"dataframe_split": SETOSA})
+    url = stack.url("serve", "/invocations")
+    assert httpx.post(url, json={"dataframe_split": SETOSA}).status_code == 401  # no key
+    bearer = {"Authorization": f"Bearer {stack.key}"}
+    response = httpx.post(url, json={"dataframe_split": SETOSA}, headers=bearer)
     assert response.status_code == 200, response.text
     answer = response.json()["predictions"][0]
     assert answer["species"] == "setosa" and answer["model_version"] == "1"
@@ -139,6 +143,14 @@ def test_the_stack_answers_on_loopback_only_with_the_champion(stack):
     probe = "import urllib.request; print(urllib.request.urlopen('http://serve:8080/ping').status)"
     inside = engine.podman("exec", stack.container("ui"), "python", "-c", probe).stdout
     assert inside.strip() == "200"
+    # ... and scores there with the key the stack gave it ($SCORING_KEY), as the page does.
+    score = (
+        "from score_client import ScoringClient; c = ScoringClient();"
+        " print(c.predict([dict(sepal_length=5.1, sepal_width=3.5, petal_length=1.4,"
+        " petal_width=0.2)])[0].species)"
+    )
+    scored = engine.podman("exec", stack.container("ui"), "python", "-c", score)
+    assert scored.stdout.strip() == "setosa", scored.stderr[-2000:]
 
 
 def test_the_first_model_waited_for_the_tracking_server_and_said_so(stack):
@@ -154,19 +166,22 @@ def test_the_serving_container_is_not_root(stack):
         assert uid == "10001", service
 
 
-def test_the_password_is_in_no_image_log_or_argv(stack, images):
+def test_the_password_and_the_key_are_in_no_image_log_or_argv(stack, images):
+    secrets_of_the_stack = (stack.password, stack.key)
     for image in images.values():
         history = engine.podman("history", "--no-trunc", "--format", "{{.CreatedBy}}", image)
-        assert stack.password not in history.stdout
-        assert stack.password not in json.dumps(engine.image_config(image))
+        config = json.dumps(engine.image_config(image))
+        for secret in secrets_of_the_stack:
+            assert secret not in history.stdout and secret not in config
     for service in ("db", "tracking", "first-model", "serve", "ui"):
-        assert stack.password not in stack.logs(service), service
+        logs = stack.logs(service)
+        assert not any(secret in logs for secret in secrets_of_the_stack), service
     for service in ("tracking", "serve", "ui"):
         argv = engine.podman(
             "exec", stack.container(service), "sh", "-c", "cat /proc/[0-9]*/cmdline"
         ).stdout  # fmt: skip
         assert "python" in argv and "cmdline" in argv  # the processes were read
-        assert stack.password not in argv, service
+        assert not any(secret in argv for secret in secrets_of_the_stack), service
 
 
 def test_retraining_is_one_command_and_the_server_follows_without_a_restart(stack):

@@ -1,4 +1,4 @@
-"""The door's limits on a real server: a full queue is a 503, a slow answer a 504, then it serves.
+"""The door on a real server: a full queue is a 503, a slow answer a 504, a missing key a 401.
 
 The model is slowed on purpose (tests/slow_scoring_hook) for requests of 1,000 rows or
 more, on both routes: MLflow's handler (a CSV body) and the layer's fast path (plain
@@ -8,6 +8,9 @@ server (test_hostile_corpus.py).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -86,3 +89,61 @@ def test_a_full_queue_is_a_503_with_retry_after(slow_server):
     assert held[0].status_code == 504  # the first one meanwhile reached the 2 s timeout
     time.sleep(SLOW_SECONDS)
     assert_still_serving(base)
+
+
+KEYS = ("first-key-0123456789abcdef", "next-key-0123456789abcdef")  # test keys, not secrets
+
+
+@pytest.fixture(scope="module")
+def keyed_server(trained_store, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("keyed")
+    key_file = logs / "serving-keys"
+    key_file.write_text("# the current key, then the next one\n" + "\n".join(KEYS) + "\n")
+    options = ("--workers", "1", "--key-file", str(key_file), "--log-requests")
+    proc, base = procs.serve(trained_store.tracking_uri, logs, *options)
+    try:
+        yield base, proc
+    finally:
+        proc.stop()
+
+
+def test_a_keyed_server_answers_401_without_the_key_and_200_with_either(keyed_server):
+    base, proc = keyed_server
+    for path, method in (("/invocations", "POST"), ("/metrics", "GET"), ("/version", "GET")):
+        refused = httpx.request(method, base + path, json=ONE, timeout=30)
+        assert refused.status_code == 401, (path, refused.text)
+        assert refused.headers["www-authenticate"] == 'Bearer realm="iris-ml"'
+    wrong = httpx.post(base + "/invocations", json=ONE, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and "invalid_token" in wrong.headers["www-authenticate"]
+    for key in KEYS:
+        bearer = {"Authorization": f"Bearer {key}"}
+        answer = httpx.post(base + "/invocations", json=ONE, headers=bearer, timeout=30)
+        assert answer.json()["predictions"][0]["species"] == "virginica"
+        assert httpx.get(base + "/metrics", headers=bearer).status_code == 200
+    for probe in ("/ping", "/health"):  # what a liveness or readiness probe asks, keyless
+        assert httpx.get(base + probe, timeout=30).status_code == 200
+    assert "key auth on" in proc.output()
+    assert not any(key in proc.output() for key in KEYS)  # neither logged nor echoed
+
+
+def test_score_client_sends_the_key_from_its_variable(keyed_server, tmp_path):
+    base, _ = keyed_server
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([dict(zip(FEATURE_NAMES, [6.3, 3.3, 6.0, 2.5], strict=True))]))
+    command = [sys.executable, "-m", "score_client", "--url", base, "predict", "--json", str(rows)]
+    keyed = subprocess.run(
+        command, env=procs.base_env(SCORING_KEY=KEYS[1]), capture_output=True, text=True
+    )
+    assert keyed.returncode == 0 and "virginica" in keyed.stdout, keyed.stderr
+    keyless = subprocess.run(command, env=procs.base_env(), capture_output=True, text=True)
+    assert keyless.returncode == 4 and "check SCORING_KEY" in keyless.stderr
+    assert "Traceback" not in keyless.stderr
+
+
+def test_a_network_address_without_a_key_refuses_to_start(trained_store, tmp_path):
+    command = [sys.executable, "-m", "iris_ml", "serve", "--host", "0.0.0.0", "--port", "9"]
+    env = procs.base_env(trained_store.tracking_uri)
+    env.pop("SERVING_KEY", None)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "--allow-unauthenticated" in result.stderr
