@@ -347,7 +347,10 @@ def _key_refusal(args: argparse.Namespace) -> str | None:
         return str(exc)
     bare = _bare_mode(args)
     if keys and bare:
-        return f"{bare} serves MLflow's app alone, which has no key auth: unset ${KEY_ENV}"
+        return (
+            f"{bare} serves MLflow's app alone, which has no key auth:"
+            f" unset ${KEY_ENV} and drop --key-file"
+        )
     return open_to_the_network(args.host, keys, args.allow_unauthenticated)
 
 
@@ -497,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
         command, extra_env = layer_command(settings, version, source, str(local), rejected)
     extra_env.update(serving_env(version, settings))
     following = f", following '{settings.alias}'" if settings.follow else ""
-    keyed = ", key auth on" if configured_keys(args.key_file, os.environ) else ""
+    # _refusal has read the keys: any key file or non-empty $SERVING_KEY holds at least one.
+    keyed = ", key auth on" if args.key_file or os.environ.get(KEY_ENV, "").strip() else ""
     print(
         f"Serving {label} on http://{settings.host}:{settings.port}/invocations "
         f"with {settings.worker_count} worker(s){following}{keyed}",
