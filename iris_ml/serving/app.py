@@ -23,6 +23,7 @@ from iris_ml.serving.layer import ServingLayer
 from iris_ml.serving.metrics import ServingMetrics
 from iris_ml.serving.observed_model import ObservedModel
 from iris_ml.serving.payload_log import PayloadLog
+from iris_ml.settings import DEFAULT_MODEL_NAME
 
 
 def _log_to_stderr(name: str, fmt: str) -> None:
@@ -56,6 +57,12 @@ def create_app() -> ServingLayer:
     def wrap(model: Any, version: str | None) -> ObservedModel:
         return ObservedModel(model, version, metrics, payloads)
 
+    options: dict[str, Any] = {
+        "limits": settings.limits,
+        "keys": served_keys,
+        "fast_path": settings.fast_path,
+        "model_name": settings.model_name or DEFAULT_MODEL_NAME,
+    }
     if os.environ.get(FOLLOW_ENV):
         follower = create_follower(wrap)
         return ServingLayer(
@@ -63,10 +70,9 @@ def create_app() -> ServingLayer:
             lambda: follower.current.version,
             metrics,
             settings.log_requests,
-            model_of=lambda: follower.serving().model if settings.fast_path else None,
+            model_of=lambda: follower.serving().model,
             health=follower.health,
-            limits=settings.limits,
-            keys=served_keys,
+            **options,
         )
     from mlflow.pyfunc import scoring_server
 
@@ -78,10 +84,9 @@ def create_app() -> ServingLayer:
         lambda: settings.version,
         metrics,
         settings.log_requests,
-        model_of=lambda: observed if settings.fast_path else None,
+        model_of=lambda: observed,
         health=lambda: pinned_health(settings),
-        limits=settings.limits,
-        keys=served_keys,
+        **options,
     )
 
 

@@ -22,7 +22,9 @@ it. The layer adds:
   ``Retry-After``, scoring past the timeout 504 (MLflow's handler has its own);
 * opt-in JSON log lines, one per request (never the body or a header's value);
 * a plain request (``fast_path.py``) answered without MLflow's handler: the same answer,
-  without its DataFrame round trip and pure-Python JSON encoder.
+  without its DataFrame round trip and pure-Python JSON encoder;
+* the Open Inference Protocol v2 (``oip.py``) under ``/v2``, on the same model, limits
+  and keys, its errors in that protocol's shape (``{"error": ...}``).
 """
 
 from __future__ import annotations
@@ -56,12 +58,14 @@ from iris_ml.contract import (
     nested_too_deep,
     value_problem,
 )
+from iris_ml.serving import oip
 from iris_ml.serving.auth import ServingKeys, challenge, needs_key
 from iris_ml.serving.door import Admission, Refusal, head_refusal, read_body
 from iris_ml.serving.fast_path import is_plain_json, plain_matrix
 from iris_ml.serving.handoff import Limits
 from iris_ml.serving.metrics import ServingMetrics, route_label
-from iris_ml.serving.observed_model import RequestContext, current_request
+from iris_ml.serving.observed_model import ModelRefusal, RequestContext, current_request
+from iris_ml.settings import DEFAULT_MODEL_NAME
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -239,14 +243,18 @@ class ServingLayer:
         health: Callable[[], dict[str, Any]] | None = None,
         limits: Limits | None = None,
         keys: ServingKeys | None = None,
+        fast_path: bool = True,
+        model_name: str = DEFAULT_MODEL_NAME,
     ) -> None:
         self.app = app
+        self.fast_path = fast_path  # answer plain /invocations requests here (fast_path.py)
+        self.model_name = model_name  # the model's name in the OIP routes
         self.keys = keys  # None: no key asked (a loopback server, or one opened on purpose)
         self.limits = limits = limits or Limits()
         self.admission = Admission(limits.max_queue)
         self.health = health  # what /health says; None: the app's own answer
         self.version_of = version_of
-        self.model_of = model_of  # the ObservedModel being served, for plain requests
+        self.model_of = model_of  # the ObservedModel being served (the fast path, OIP)
         self.metrics = metrics
         self.log_requests = log_requests
         self._log = logging.getLogger("iris_ml.serving")
@@ -281,6 +289,7 @@ class ServingLayer:
         context: RequestContext,
     ) -> int:
         method, path = scope["method"], scope["path"]
+        context.protocol = "oip" if oip.is_oip(path) else "mlflow"
         if self.keys is not None and needs_key(path):
             authorization = headers.get(b"authorization")
             if not self.keys.accepts(authorization):
@@ -295,6 +304,8 @@ class ServingLayer:
             context.answered_by = "layer"
             body = json.dumps(self.health()).encode()
             return await _send(send, 200, body, "application/json", context.request_id)
+        if context.protocol == "oip":
+            return await self._answer_oip(scope, headers, receive, send, context)
         if path != "/invocations" or method != "POST":
             return await self._forward(scope, receive, send, context, None)
         if busy := self.admission.enter():
@@ -303,6 +314,102 @@ class ServingLayer:
             return await self._score(scope, headers, receive, send, context)
         finally:
             self.admission.leave()
+
+    async def _answer_oip(
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        send: Send,
+        context: RequestContext,
+    ) -> int:
+        """A ``/v2`` request: the protocol's metadata and health, or an admitted inference."""
+        found = oip.route(scope["path"])
+        if found is None:
+            return await self._refuse(
+                send, Refusal(404, "no such endpoint of the protocol"), context
+            )
+        if scope["method"] not in (found.method, "HEAD" if found.method == "GET" else ""):
+            allow = ((b"allow", found.method.encode()),)
+            refused = Refusal(405, f"use {found.method} here", headers=allow)
+            return await self._refuse(send, refused, context)
+        model = self.model_of()
+        if model is None and found.kind != "live":
+            return await self._refuse(send, Refusal(503, "no model is loaded"), context)
+        try:
+            if found.model is not None:
+                oip.check_model(found, self.model_name, model.version)
+        except oip.OipError as exc:
+            return await self._refuse(send, Refusal(exc.status, exc.message), context)
+        if found.kind != "infer":
+            context.answered_by = "layer"
+            version = None if model is None else model.version
+            body = json.dumps(self._oip_metadata(found, version)).encode()
+            return await _send(send, 200, body, "application/json", context.request_id)
+        if busy := self.admission.enter():
+            return await self._refuse(send, busy, context)
+        try:
+            return await self._infer(model, headers, receive, send, context)
+        finally:
+            self.admission.leave()
+
+    def _oip_metadata(self, found: oip.Route, version: str | None) -> dict[str, Any]:
+        if found.kind == "server":
+            return oip.server_metadata()
+        if found.kind == "model":
+            return oip.model_metadata(self.model_name, version)
+        if found.kind == "model_ready":
+            return {"name": self.model_name, "ready": True}
+        # The layer answers only once its worker has loaded the model: ready, and live.
+        return {found.kind: True}
+
+    async def _infer(
+        self,
+        model: Any,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        send: Send,
+        context: RequestContext,
+    ) -> int:
+        """One admitted OIP inference: decoded, scored by the model below every protocol."""
+        if refused := head_refusal(headers, self.limits.max_body_bytes):
+            return await self._refuse(send, refused, context)
+        if problem := oip.content_type_problem(headers):
+            return await self._refuse(send, Refusal(415, problem), context)
+        read = await read_body(receive, self.limits.max_body_bytes)
+        if read is None:
+            return 499
+        if isinstance(read, Refusal):
+            return await self._refuse(send, read, context)
+        context.answered_by = "layer"
+        try:
+            if len(read) < INLINE_BODY_BYTES:
+                answer = self._score_oip(model, read, headers)
+            else:
+                scoring = asyncio.to_thread(self._score_oip, model, read, headers)
+                answer = await asyncio.wait_for(scoring, self.limits.timeout)
+        except oip.OipError as exc:
+            return await self._refuse(send, Refusal(exc.status, exc.message), context)
+        except ModelRefusal as exc:
+            return await self._refuse(send, Refusal(400, exc.message, INVALID_INPUT), context)
+        except TimeoutError:
+            return await self._refuse(send, self._too_slow(), context)
+        except Exception:
+            self._log.exception("request %s failed", context.request_id)
+            return await self._refuse(send, Refusal(500, "the model failed to answer"), context)
+        return await _send(send, 200, answer, "application/json", context.request_id)
+
+    def _score_oip(self, model: Any, body: bytes, headers: Mapping[bytes, bytes]) -> bytes:
+        request = oip.decode_infer(body, headers)
+        scored = model.score_matrix(request.matrix)
+        return oip.encode_infer(
+            request, self.model_name, model.version, scored.species, scored.probabilities
+        )
+
+    def _too_slow(self) -> Refusal:
+        return Refusal(
+            504, f"scoring took longer than the server's limit of {self.limits.timeout:g} s"
+        )
 
     async def _score(
         self,
@@ -326,9 +433,7 @@ class ServingLayer:
         try:
             plain = await self._answer_plain(headers, body)
         except TimeoutError:
-            timeout = self.limits.timeout
-            late = Refusal(504, f"scoring took longer than the server's limit of {timeout:g} s")
-            return await self._refuse(send, late, context)
+            return await self._refuse(send, self._too_slow(), context)
         if plain is not None:
             context.answered_by = "fast_path"
             return await _send(send, 200, plain, "application/json", context.request_id)
@@ -342,18 +447,20 @@ class ServingLayer:
         context.answered_by = "layer"
         if refused.problems:
             self.metrics.refused(_rows_per_problem(refused.problems))
+        code = refused.error_code or _status_name(refused.status)
+        if context.protocol == "oip":
+            body = oip.error_body(refused.message, context.request_id, code)
+            extra = list(refused.headers)
+            return await _send(
+                send, refused.status, body, "application/json", context.request_id, extra
+            )
         return await _send_error(
-            send,
-            refused.status,
-            refused.message,
-            context.request_id,
-            refused.error_code,
-            list(refused.headers),
+            send, refused.status, refused.message, context.request_id, code, list(refused.headers)
         )
 
     async def _answer_plain(self, headers: dict[bytes, bytes], body: bytes) -> bytes | None:
         """The answer to a plain request, or None for MLflow's handler to answer."""
-        model = self.model_of()
+        model = self.model_of() if self.fast_path else None
         if not getattr(model, "scores_plain", False):
             return None
         if not is_plain_json(headers.get(b"content-type", b"")):

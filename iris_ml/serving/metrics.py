@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from iris_ml.contract import FEATURE_NAMES, FEATURES, PROBLEM_KINDS, SPECIES
+from iris_ml.serving import oip
 from iris_ml.serving.handoff import MULTIPROC_ENV
 
 if TYPE_CHECKING:  # prometheus-client is imported where it is used: no import-time registry
@@ -45,7 +46,10 @@ def feature_buckets(maximum: float) -> tuple[float, ...]:
 
 
 def route_label(path: str) -> str:
-    return path if path in ROUTES else OTHER
+    if path in ROUTES:
+        return path
+    found = oip.route(path) if oip.is_oip(path) else None
+    return found.label if found is not None else OTHER
 
 
 def status_class(status: int) -> str:

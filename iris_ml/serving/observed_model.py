@@ -6,7 +6,8 @@ passes the call through unchanged and, when it runs inside a request of the serv
 layer, counts the batch in the metrics, hands it to the payload log, and tells the layer
 how many rows it scored. Calls outside a request (a follower's check of a new version)
 are not counted. ``score_plain`` does the same for a plain request the serving layer
-answers itself (``fast_path.py``), scoring through the same classifier.
+answers itself (``fast_path.py``), and ``score_matrix`` for a matrix any protocol
+decoded (``oip.py``), scoring through the same classifier.
 """
 
 from __future__ import annotations
@@ -33,9 +34,20 @@ class RequestContext:
     request_id: str
     rows: int | None = None
     answered_by: str = "mlflow"  # or "fast_path" (the layer scored it) or "layer" (it refused)
+    protocol: str = "mlflow"  # or "oip" (/v2): the shape of its error answers
 
 
 _log = logging.getLogger("iris_ml.serving")
+
+
+class ModelRefusal(ValueError):
+    """The served model refused a value; ``message`` says which and why, for the caller."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 current_request: ContextVar[RequestContext | None] = ContextVar("iris_request", default=None)
 
 
@@ -88,12 +100,34 @@ class ObservedModel:
         classifier = self._classifier
         if classifier is None or not classifier.accepts(matrix):
             return None
+        return self._score_accepted(classifier, matrix).predictions_json(classifier.model_version)
+
+    def score_matrix(self, matrix: np.ndarray) -> Scored:
+        """What the model answers for a feature matrix (FEATURE_NAMES order), from any protocol.
+
+        Our classifier scores a matrix within its bounds directly; anything else goes
+        through ``predict`` with the columns named, where the model's own checks refuse
+        it (``ModelRefusal``, with the model's message) and count it, as on every route.
+        """
+        classifier = self._classifier
+        if classifier is not None and classifier.accepts(matrix):
+            return self._score_accepted(classifier, matrix)
+        import pandas as pd
+        from mlflow.exceptions import MlflowException
+
+        try:
+            answers = self.predict(pd.DataFrame(matrix, columns=list(FEATURE_NAMES)))
+        except MlflowException as exc:  # the model's InvalidInputError, MLflow's schema check
+            raise ModelRefusal(exc.message) from None
+        return Scored.from_answers(answers)
+
+    def _score_accepted(self, classifier: Any, matrix: np.ndarray) -> Scored:
         scored = Scored.of(classifier.probabilities(matrix))
         request = current_request.get()
         if request is not None:
             request.rows = len(scored)
             self._observe_safely(request, lambda: matrix, scored)
-        return scored.predictions_json(classifier.model_version)
+        return scored
 
     def _observe_safely(
         self, request: RequestContext, values: Callable[[], np.ndarray], answers: Any
