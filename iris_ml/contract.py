@@ -45,6 +45,7 @@ __all__ = [
     "is_valid_row",
     "media_type",
     "row_problems",
+    "split_columns_problem",
     "validate_records",
     "value_problem",
 ]
@@ -271,6 +272,26 @@ def boolean_cells(payload: Mapping[str, Any]) -> list[RowError]:
             kind, problem = value_problem(column, value) or ("not_a_number", "not a number")
             errors.append(RowError(row, column, problem, kind=kind))
     return errors
+
+
+_JSON_KINDS = {list: "a list", dict: "an object", bool: "a boolean", int: "a number",
+               float: "a number", type(None): "null"}  # fmt: skip
+
+
+def split_columns_problem(payload: Mapping[str, Any]) -> str | None:
+    """What is wrong with a ``dataframe_split`` request's column names, or None.
+
+    A name must be a string: MLflow's parser fails on a list or an object with a 500.
+    """
+    split = payload.get("dataframe_split")
+    columns = split.get("columns") if isinstance(split, dict) else None
+    if not isinstance(columns, list):
+        return None  # absent, or not a list: MLflow's handler refuses it itself (400)
+    for i, name in enumerate(columns):
+        if not isinstance(name, str):
+            kind = _JSON_KINDS.get(type(name), "not a string")
+            return f"dataframe_split.columns[{i}] is {kind}, not a column name"
+    return None
 
 
 def _feature_cells(payload: Mapping[str, Any]) -> Iterator[tuple[int, str, object]]:

@@ -11,6 +11,7 @@ from hypothesis import settings
 
 from tests import procs
 from tests.azml import azure_scoring_server
+from tests.ui_support import CHROMIUM_ARGS, chromium_path
 
 # Tests never write into the repo: no example database under .hypothesis/.
 settings.register_profile("iris", database=None)
@@ -113,3 +114,19 @@ def tracking_server(tmp_path):
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.stop()
+
+
+@pytest.fixture
+def browser():
+    """Chromium through Playwright (the browser tests, the UI's and /docs')."""
+    path = chromium_path()
+    if path is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

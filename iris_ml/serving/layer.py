@@ -23,6 +23,8 @@ it. The layer adds:
 * opt-in JSON log lines, one per request (never the body or a header's value);
 * a plain request (``fast_path.py``) answered without MLflow's handler: the same answer,
   without its DataFrame round trip and pure-Python JSON encoder;
+* ``GET /openapi.json`` and an offline ``GET /docs`` (``openapi.py``), in place of the
+  CDN page and partial document MLflow's FastAPI app would give;
 * the Open Inference Protocol v2 (``oip.py``) under ``/v2``, on the same model, limits
   and keys, its errors in that protocol's shape (``{"error": ...}``).
 """
@@ -56,9 +58,10 @@ from iris_ml.contract import (
     is_safe_request_id,
     media_type,
     nested_too_deep,
+    split_columns_problem,
     value_problem,
 )
-from iris_ml.serving import oip
+from iris_ml.serving import oip, openapi
 from iris_ml.serving.auth import ServingKeys, challenge, needs_key
 from iris_ml.serving.door import Admission, Refusal, head_refusal, read_body
 from iris_ml.serving.fast_path import is_plain_json, plain_matrix
@@ -113,10 +116,9 @@ def id_generator() -> Callable[[], str]:
 
 
 def refusal(headers: Mapping[bytes, bytes], body: bytes) -> Refusal | None:
-    """What to answer instead of MLflow's handler, or None to let it answer.
+    """What to answer instead of any handler for a body it cannot read, or None.
 
-    Its answer would be a 500 (no Content-Type, bytes that are not UTF-8) or a score
-    of a value nobody sent (a JSON boolean, which it reads as 1.0 or 0.0).
+    MLflow's handler answers a missing Content-Type or bytes that are not UTF-8 with a 500.
     """
     content_type = headers.get(b"content-type", b"")
     if not content_type.strip():
@@ -128,34 +130,35 @@ def refusal(headers: Mapping[bytes, bytes], body: bytes) -> Refusal | None:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
             return Refusal(400, f"the body is not UTF-8 text (byte {exc.start} cannot be decoded)")
-    # The byte search keeps the JSON parse off the usual request, which has no boolean.
-    maybe_boolean = b"true" in body or b"false" in body
-    if mime.lower() == "application/json" and maybe_boolean:
-        if refused := nesting_refusal(headers, body):
-            return refused  # before json.loads, which fails on it with a RecursionError
-        if cells := json_boolean_cells(body):
-            message = f"Invalid input: {format_row_errors(cells)}"
-            return Refusal(400, message, INVALID_INPUT, tuple(cells))
     return None
 
 
-def nesting_refusal(headers: Mapping[bytes, bytes], body: bytes) -> Refusal | None:
-    """A 400 for JSON nested past the contract's bound, which MLflow's parser answers with a 500."""
+def json_refusal(headers: Mapping[bytes, bytes], body: bytes) -> Refusal | None:
+    """What to answer instead of MLflow's handler for a JSON body it would misread, or None.
+
+    Its parser answers JSON nested too deep, and a column name that is a list or an
+    object, with a 500; it reads a JSON boolean as 1.0 or 0.0 and scores a value nobody
+    sent. The fast path took every plain request already: this parse is off its way.
+    """
     mime, _ = media_type(headers.get(b"content-type", b"").decode("latin-1"))
-    if mime.lower() == "application/json" and nested_too_deep(body):
+    if mime.lower() != "application/json":
+        return None
+    if nested_too_deep(body):  # before json.loads, which fails on it with a RecursionError
         return Refusal(
             400, f"the JSON nests deeper than {MAX_JSON_DEPTH} levels (a request needs 4 at most)"
         )
-    return None
-
-
-def json_boolean_cells(body: bytes) -> list[RowError]:
-    """The feature cells of an MLflow JSON request that hold ``true`` or ``false``."""
     try:
         payload = json.loads(body)
     except ValueError:
-        return []  # MLflow's handler names what is wrong with it
-    return boolean_cells(payload) if isinstance(payload, dict) else []
+        return None  # MLflow's handler names what is wrong with it
+    if not isinstance(payload, dict):
+        return None
+    if problem := split_columns_problem(payload):
+        return Refusal(400, f"Invalid input: {problem}", INVALID_INPUT)
+    if cells := boolean_cells(payload):
+        message = f"Invalid input: {format_row_errors(cells)}"
+        return Refusal(400, message, INVALID_INPUT, tuple(cells))
+    return None
 
 
 def clean_message(text: str) -> str:
@@ -300,6 +303,10 @@ class ServingLayer:
             context.answered_by = "layer"
             body, content_type = self.metrics.render()
             return await _send(send, 200, body, content_type, context.request_id)
+        if method in ("GET", "HEAD") and (described := openapi.describe(path, self.model_name)):
+            context.answered_by = "layer"
+            body, media, extra = described
+            return await _send(send, 200, body, media, context.request_id, list(extra))
         if path == "/health" and method in ("GET", "HEAD") and self.health is not None:
             context.answered_by = "layer"
             body = json.dumps(self.health()).encode()
@@ -437,7 +444,7 @@ class ServingLayer:
         if plain is not None:
             context.answered_by = "fast_path"
             return await _send(send, 200, plain, "application/json", context.request_id)
-        if refused := nesting_refusal(headers, body):
+        if refused := json_refusal(headers, body):
             return await self._refuse(send, refused, context)
         is_csv = headers.get(b"content-type", b"").lower().startswith(b"text/csv")
         csv_text = body.decode("utf-8") if is_csv else None

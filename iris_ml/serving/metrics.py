@@ -30,7 +30,7 @@ from iris_ml.serving.handoff import MULTIPROC_ENV
 if TYPE_CHECKING:  # prometheus-client is imported where it is used: no import-time registry
     from prometheus_client import CollectorRegistry, Histogram
 
-ROUTES = ("/invocations", "/ping", "/health", "/version", "/metrics")
+ROUTES = ("/invocations", "/ping", "/health", "/version", "/metrics", "/openapi.json", "/docs")
 OTHER = "other"
 # Requests take ~1 ms for one row and ~100 ms for 10,000; the tail goes to the timeout (60 s).
 # Scored rows, species and feature values reach /metrics this late at most (a scrape every

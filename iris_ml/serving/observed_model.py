@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -88,7 +88,7 @@ class ObservedModel:
             raise
         if request is not None:
             request.rows = len(answers)
-            self._observe_safely(request, lambda: _scored_values(data), answers)
+            self._observe_safely(request, lambda: _scored_values(data, len(answers)), answers)
         return answers
 
     def score_plain(self, matrix: np.ndarray) -> bytes | None:
@@ -163,10 +163,18 @@ def _classifier(model: Any) -> Any:
     return found if all(hasattr(found, name) for name in needs) else None
 
 
-def _scored_values(data: Any) -> np.ndarray:
-    """The four features as the model scored them (it accepted them, so they are numbers)."""
+def _scored_values(data: Any, rows: int) -> np.ndarray:
+    """The four features as the model scored them (it accepted them, so they are numbers).
+
+    ``data`` is what MLflow's parser made of the request: a DataFrame, or for ``inputs``
+    and ``instances`` a dict of arrays, where a scalar stands for every row (the model
+    scores it so, as pandas broadcasts it).
+    """
     import pandas as pd
 
+    if isinstance(data, Mapping):
+        columns = [np.asarray(data[name], dtype=np.float64).reshape(-1) for name in FEATURE_NAMES]
+        return np.column_stack([np.broadcast_to(c, (rows,)) for c in columns])
     frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
     if tuple(frame.columns) == FEATURE_NAMES:  # the usual request: one call
         return frame.to_numpy(dtype=np.float64)

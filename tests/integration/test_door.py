@@ -109,7 +109,8 @@ def keyed_server(trained_store, tmp_path_factory):
 
 def test_a_keyed_server_answers_401_without_the_key_and_200_with_either(keyed_server):
     base, proc = keyed_server
-    for path, method in (("/invocations", "POST"), ("/metrics", "GET"), ("/version", "GET")):
+    routes = ("/invocations", "POST"), ("/metrics", "GET"), ("/version", "GET"), ("/v2", "GET")
+    for path, method in (*routes, ("/openapi.json", "GET"), ("/docs", "GET")):
         refused = httpx.request(method, base + path, json=ONE, timeout=30)
         assert refused.status_code == 401, (path, refused.text)
         assert refused.headers["www-authenticate"] == 'Bearer realm="iris-ml"'

@@ -65,6 +65,8 @@ def rows_of(entry: dict) -> list | None:
     if key in ("dataframe_records", "instances") and isinstance(value, list):
         return value
     if key in ("dataframe_split", "input_data") and isinstance(value, dict):
+        if not all(isinstance(c, str) for c in value["columns"]):
+            return None  # not rows a client could hold: a column without a name
         return [dict(zip(value["columns"], row, strict=False)) for row in value["data"]]
     if key == "inputs" and isinstance(value, dict):
         return [

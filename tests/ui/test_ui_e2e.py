@@ -8,7 +8,7 @@ import pytest
 
 from iris_ml.contract import FEATURE_NAMES, FEATURES, SPECIES, describe_value_problem
 from tests import procs
-from tests.ui_support import CHROMIUM_ARGS, chromium_path, launched_ui, screenshot
+from tests.ui_support import launched_ui, screenshot
 
 pytestmark = pytest.mark.integration
 
@@ -69,21 +69,6 @@ def test_gradio_client_invalid_value_is_refused_and_the_app_keeps_working(ui_url
     assert detail == "" and not (label or {}).get("label")
     label, _, problem = client.predict(5.1, 3.5, 1.4, 0.2, api_name="/predict")
     assert label["label"] == "setosa" and problem == ""
-
-
-@pytest.fixture
-def browser():
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.mark.browser

@@ -122,11 +122,17 @@ def _from_azure_input(table: Any) -> dict[str, Any]:
     )
 
 
-def refuse_booleans(payload: dict[str, Any]) -> None:
-    """MLflow's parser reads ``true`` as 1.0: refuse it before, as the project's server does."""
-    # The contract travels with the model (its code path), loaded by init().
-    from iris_ml.contract import boolean_cells, format_row_errors
+def refuse_misread(payload: dict[str, Any]) -> None:
+    """Refuse what MLflow's parser misreads or fails on, as the project's server does.
 
+    It reads ``true`` as 1.0, and answers a column name that is a list or an object with
+    an exception of its own (a 500).
+    """
+    # The contract travels with the model (its code path), loaded by init().
+    from iris_ml.contract import boolean_cells, format_row_errors, split_columns_problem
+
+    if problem := split_columns_problem(payload):
+        raise RequestError(f"Invalid input: {problem}", error_code="INVALID_PARAMETER_VALUE")
     if cells := boolean_cells(payload):
         message = f"Invalid input: {format_row_errors(cells)}"
         raise RequestError(message, error_code="INVALID_PARAMETER_VALUE")
@@ -172,7 +178,7 @@ def _score(
 
     try:
         payload = to_mlflow_payload(body, content_type, encoding)
-        refuse_booleans(payload)
+        refuse_misread(payload)
         frame = infer_and_parse_data(payload, input_schema)
         predictions = model.predict(frame)
     except RequestError as exc:

@@ -175,6 +175,19 @@ def test_json_booleans_are_refused_naming_the_cell_and_counted(metrics):
         assert call(layer, body.encode(), JSON).status_code == 200
 
 
+def test_a_column_name_that_is_not_a_string_is_refused_before_mlflows_parser_fails_on_it(metrics):
+    app, seen = mlflow_like_app(200, b"{}")
+    layer = ServingLayer(app, lambda: None, metrics)
+    for name, kind in (({}, "an object"), (["a"], "a list"), (None, "null")):
+        columns = [name, "sepal_width", "petal_length", "petal_width"]
+        body = json.dumps({"dataframe_split": {"columns": columns, "data": [[1, 2, 3, 4]]}})
+        response = call(layer, body.encode(), JSON)
+        assert response.status_code == 400 and "body" not in seen
+        assert response.json()["message"] == (
+            f"Invalid input: dataframe_split.columns[0] is {kind}, not a column name"
+        )
+
+
 def test_refusal_leaves_other_charsets_and_parquet_to_mlflow():
     assert refusal({b"content-type": b"application/json; charset=latin-1"}, b"\xe9") is None
     assert refusal({b"content-type": b"application/x-parquet"}, b"\xff\xfe") is None
