@@ -7,6 +7,8 @@ Configurations, all measured in this one run on this machine:
 * project-bare     the same server without the layer (``--plain``: MLflow's app module)
 * project-handler  the project with ``--mlflow-handler-only``: every request through MLflow's
                    handler (what the layer's plain path replaces, measured beside it)
+* project-keyed    the project with a serving key (SERVING_KEY): every request carries
+                   ``Authorization: Bearer`` (what key auth costs, beside the project)
 * project-1w       the same with one worker (the multi-worker penalty check)
 * project-sklearn  the plain sklearn-flavour model under the project's serve configuration
                    (what the wrapper's validation and probabilities cost)
@@ -17,6 +19,8 @@ Configurations, all measured in this one run on this machine:
 * azure-1w         the Azure scoring script (deploy/azureml/scoring/score.py) under azmlinfsrv,
                    Azure ML's inference server, with one worker (its default)
 * azure-per-core   the same with WORKER_COUNT at one worker per core (what deployment.yml sets)
+* project, /v2    the project again on the Open Inference Protocol's infer route, the same
+                   rows as one ``features`` tensor (oip_* rows, beside /invocations)
 * floor            in-process ``predict_proba`` on 1 row and on 10,000 rows
 
 The load generator is wrk when installed (apt-get install wrk), else a Python
@@ -33,6 +37,7 @@ import json
 import os
 import pickle
 import re
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -57,6 +62,28 @@ SCORING_SCRIPT = REPO / "deploy" / "azureml" / "scoring" / "score.py"
 SETOSA = list(TEXTBOOK_FLOWERS[0][0])
 JSON = {"Content-Type": "application/json"}
 ONE_ROW = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [SETOSA]}})
+OIP_INFER = "/v2/models/iris-classifier/infer"
+
+
+def oip_body(rows: list[list[float]]) -> str:
+    """The same rows as one OIP ``features`` tensor."""
+    tensor = {"name": "features", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}
+    return json.dumps({"inputs": [tensor]})
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where and how to send one-row and big requests: a protocol's route and headers."""
+
+    url: str
+    headers: dict[str, str]
+    one_row: str = ONE_ROW
+    body_of: Any = None  # rows -> request body; None: MLflow's dataframe_split
+
+    def big_body(self, rows: np.ndarray) -> str:
+        if self.body_of is not None:
+            return str(self.body_of(rows.tolist()))
+        return json.dumps({"dataframe_split": {"columns": COLUMNS, "data": rows.tolist()}})
 
 
 def env(tracking_uri: str, **extra: str) -> dict[str, str]:
@@ -77,6 +104,7 @@ class Server:
     env: dict[str, str]
     url: str
     ping: str  # answers 200 once the server is up (before the model may be loaded)
+    headers: dict[str, str]
     proc: subprocess.Popen | None = None
     cold_start_s: float = 0.0
 
@@ -95,7 +123,9 @@ class Server:
         try:
             return (
                 httpx.get(self.ping, timeout=2).status_code == 200
-                and httpx.post(self.url, content=ONE_ROW, headers=JSON, timeout=10).status_code
+                and httpx.post(
+                    self.url, content=ONE_ROW, headers=self.headers, timeout=10
+                ).status_code
                 == 200
             )
         except httpx.HTTPError:
@@ -112,25 +142,25 @@ class Server:
             stop_groups([self.proc], grace=20)
 
 
-def sequential_latency_ms(url: str, n: int) -> tuple[float, float]:
+def sequential_latency_ms(route: Route, n: int) -> tuple[float, float]:
     times = []
-    with httpx.Client(timeout=10, headers={"Content-Type": "application/json"}) as client:
+    with httpx.Client(timeout=10, headers=route.headers) as client:
         for _ in range(20):
-            client.post(url, content=ONE_ROW)
+            client.post(route.url, content=route.one_row)
         for _ in range(n):
             t = time.perf_counter()
-            r = client.post(url, content=ONE_ROW)
+            r = client.post(route.url, content=route.one_row)
             times.append((time.perf_counter() - t) * 1000)
             r.raise_for_status()
     times.sort()
     return statistics.median(times), times[int(len(times) * 0.99) - 1]
 
 
-def wrk_load(url: str, connections: int, duration: int, workdir: Path) -> dict[str, float]:
-    script = workdir / "post.lua"
-    script.write_text(
-        f'wrk.method = "POST"\nwrk.body = {json.dumps(ONE_ROW)}\nwrk.headers["Content-Type"] = "application/json"\n'
-    )
+def wrk_load(route: Route, connections: int, duration: int, workdir: Path) -> dict[str, float]:
+    script = workdir / "post.lua"  # in the run's scratch folder, removed with it (holds a key)
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(route.one_row)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in route.headers.items()]
+    script.write_text("\n".join(lines) + "\n")
     out = subprocess.run(
         [
             "wrk",
@@ -143,7 +173,7 @@ def wrk_load(url: str, connections: int, duration: int, workdir: Path) -> dict[s
             "--latency",
             "-s",
             str(script),
-            url,
+            route.url,
         ],
         capture_output=True,
         text=True,
@@ -177,7 +207,7 @@ def _wrk_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def python_load(url: str, connections: int, duration: int) -> dict[str, float]:
+def python_load(route: Route, connections: int, duration: int) -> dict[str, float]:
     async def run() -> dict[str, float]:
         latencies: list[float] = []
         errors = 0
@@ -187,14 +217,12 @@ def python_load(url: str, connections: int, duration: int) -> dict[str, float]:
             nonlocal errors
             while time.monotonic() < deadline:
                 t = time.perf_counter()
-                r = await client.post(url, content=ONE_ROW)
+                r = await client.post(route.url, content=route.one_row)
                 latencies.append((time.perf_counter() - t) * 1000)
                 errors += r.status_code != 200
 
         limits = httpx.Limits(max_connections=connections)
-        async with httpx.AsyncClient(
-            timeout=30, limits=limits, headers={"Content-Type": "application/json"}
-        ) as client:
+        async with httpx.AsyncClient(timeout=30, limits=limits, headers=route.headers) as client:
             await asyncio.gather(*(worker(client) for _ in range(connections)))
         return {
             "rps": len(latencies) / duration,
@@ -203,6 +231,18 @@ def python_load(url: str, connections: int, duration: int) -> dict[str, float]:
         }
 
     return asyncio.run(run())
+
+
+def key_check_us(calls: int = 100_000) -> float:
+    """What checking a request's Bearer key costs the layer, in-process (µs per request)."""
+    from iris_ml.serving.auth import ServingKeys
+
+    key = secrets.token_urlsafe(32)
+    keys, header = ServingKeys.of((key,)), f"Bearer {key}".encode()
+    started = time.perf_counter()
+    for _ in range(calls):
+        keys.accepts(header)
+    return (time.perf_counter() - started) / calls * 1e6
 
 
 def mlflow_import_cost() -> tuple[float, float]:
@@ -220,18 +260,18 @@ def mlflow_import_cost() -> tuple[float, float]:
     return float(out[0]), float(out[1]) / 1024
 
 
-def big_request_rows_per_s(url: str, rows: np.ndarray, reps: int = 5) -> float:
-    body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": rows.tolist()}})
+def big_request_rows_per_s(route: Route, rows: np.ndarray, reps: int = 5) -> float:
+    body = route.big_body(rows)
     times = []
-    with httpx.Client(timeout=120, headers={"Content-Type": "application/json"}) as client:
+    with httpx.Client(timeout=120, headers=route.headers) as client:
         for _ in range(reps):
             t = time.perf_counter()
-            client.post(url, content=body).raise_for_status()
+            client.post(route.url, content=body).raise_for_status()
             times.append(time.perf_counter() - t)
     return len(rows) / statistics.median(times)
 
 
-def cli_rows_per_s(url: str, csv_path: Path, out: Path) -> float:
+def cli_rows_per_s(url: str, csv_path: Path, out: Path, key: str | None) -> float:
     t = time.perf_counter()
     subprocess.run(
         [
@@ -246,7 +286,7 @@ def cli_rows_per_s(url: str, csv_path: Path, out: Path) -> float:
         ],
         check=True,
         timeout=600,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **({"SCORING_KEY": key} if key else {})},
     )
     rows = sum(1 for _ in out.open()) - 1
     return rows / (time.perf_counter() - t)
@@ -383,6 +423,7 @@ def measure_floor(estimator: Any, rows_10k: np.ndarray, reps: int) -> Result:
         t = time.perf_counter()
         estimator.predict_proba(rows_10k)
         floor.add("floor_10k_rows_per_s", 10_000 / (time.perf_counter() - t))
+        floor.add("key_check_us", key_check_us())
         seconds, rss = mlflow_import_cost()
         floor.add("mlflow_import_s", seconds)
         floor.add("mlflow_import_rss_mb", rss)
@@ -396,6 +437,11 @@ class Config:
     cmd: list[str]
     env: dict[str, str]
     port: int
+    key: str | None = None  # the serving key its requests carry
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**JSON, **({"Authorization": f"Bearer {self.key}"} if self.key else {})}
 
     @property
     def azure(self) -> bool:
@@ -406,9 +452,10 @@ def server_configs(bench: Bench, estimator_dir: Path, cores: int) -> dict[str, C
     work, uri = bench.work, bench.uri
     ports = {name: free_port() for name in CONFIG_NAMES}
 
-    def serve(name: str, workers: int, *extra: str) -> Config:
+    def serve(name: str, workers: int, *extra: str, key: str | None = None) -> Config:
         cmd = [sys.executable, "-m", "iris_ml", "serve", "--port", str(ports[name])]
-        return Config([*cmd, "--workers", str(workers), *extra], env(uri), ports[name])
+        environment = env(uri, **({"SERVING_KEY": key} if key else {}))
+        return Config([*cmd, "--workers", str(workers), *extra], environment, ports[name], key)
 
     # What `make serve` runs: the serving layer with metrics and the payload log at rate 1.0.
     payloads = ("--log-payloads", str(work / "payloads"), "--payload-sample-rate", "1.0")
@@ -420,6 +467,8 @@ def server_configs(bench: Bench, estimator_dir: Path, cores: int) -> dict[str, C
         # The same server without the layer: MLflow's app module as `mlflow models serve` runs it.
         "project-bare": serve("project-bare", 0, "--plain"),
         "project-handler": serve("project-handler", 0, *payloads, "--mlflow-handler-only"),
+        # A fresh key per run, in the servers' and load tools' environment and headers only.
+        "project-keyed": serve("project-keyed", 0, *payloads, key=secrets.token_urlsafe(32)),
         "project-1w": serve("project-1w", 1),
         "project-sklearn": serve("project-sklearn", 0, "--model-path", str(estimator_dir)),
         "mlflow-default": Config(
@@ -451,42 +500,47 @@ def measure_server(bench: Bench, name: str, config: Config, rep: int, r: Result)
     """Start one configuration, measure it under every load, stop it."""
     base = f"http://127.0.0.1:{config.port}"
     path, ping = ("/score", "/") if config.azure else ("/invocations", "/ping")
-    server = Server(name, config.cmd, config.env, base + path, base + ping)
+    server = Server(name, config.cmd, config.env, base + path, base + ping, config.headers)
+    route = Route(server.url, config.headers)
     try:
         server.start(bench.work / f"{name}-{rep}.log")
         r.add("cold_start_s", server.cold_start_s)
         time.sleep(1)
         r.add("rss_idle_mb", group_rss_mb(server.pid))
-        measure_load(bench, server.url, r)
-        r.add("rows_per_s_10k_request", big_request_rows_per_s(server.url, bench.rows_10k))
-        if name == "project":  # score-client speaks the contract; the plain models do not
+        measure_load(bench, route, r)
+        r.add("rows_per_s_10k_request", big_request_rows_per_s(route, bench.rows_10k))
+        if name in ("project", "project-keyed"):  # the contract's client; the others lack it
             out = bench.work / f"out-{name}.csv"
-            cli = cli_rows_per_s(server.url.replace("/invocations", ""), bench.csv_100k, out)
+            cli = cli_rows_per_s(base, bench.csv_100k, out, config.key)
             r.add("rows_per_s_cli_100k", cli)
+        if name == "project":  # the same server on the Open Inference Protocol
+            oip = Route(base + OIP_INFER, config.headers, oip_body([SETOSA]), oip_body)
+            measure_load(bench, oip, r, prefix="oip_")
+            r.add("oip_rows_per_s_10k_request", big_request_rows_per_s(oip, bench.rows_10k))
         r.add("rss_after_load_mb", group_rss_mb(server.pid))
     finally:
         server.stop()
 
 
-def measure_load(bench: Bench, url: str, r: Result) -> None:
+def measure_load(bench: Bench, route: Route, r: Result, prefix: str = "") -> None:
     # Sequential: one connection, the next request after each answer. wrk adds
     # microseconds per request; a Python client adds ~0.4 ms to both sides.
     if bench.loadgen == "wrk":
-        one = wrk_load(url, 1, bench.duration, bench.work)
+        one = wrk_load(route, 1, bench.duration, bench.work)
         p50, p99 = one["p50_ms"], one["p99_ms"]
     else:
-        p50, p99 = sequential_latency_ms(url, bench.sequential)
-    r.add("seq_p50_ms", p50)
-    r.add("seq_p99_ms", p99)
+        p50, p99 = sequential_latency_ms(route, bench.sequential)
+    r.add(f"{prefix}seq_p50_ms", p50)
+    r.add(f"{prefix}seq_p99_ms", p99)
     for c in (8, 32):
         load = (
-            wrk_load(url, c, bench.duration, bench.work)
+            wrk_load(route, c, bench.duration, bench.work)
             if bench.loadgen == "wrk"
-            else python_load(url, c, bench.duration)
+            else python_load(route, c, bench.duration)
         )
-        r.add(f"rps_c{c}", load["rps"])
-        r.add(f"p50_c{c}_ms", load["p50_ms"])
-        r.add(f"errors_c{c}", load["errors"])
+        r.add(f"{prefix}rps_c{c}", load["rps"])
+        r.add(f"{prefix}p50_c{c}_ms", load["p50_ms"])
+        r.add(f"{prefix}errors_c{c}", load["errors"])
 
 
 def save_results(
@@ -512,7 +566,7 @@ def save_results(
 
 
 CONFIG_NAMES = (
-    "project", "project-bare", "project-handler", "project-1w", "project-sklearn", "mlflow-default", "seed-design",
+    "project", "project-bare", "project-handler", "project-keyed", "project-1w", "project-sklearn", "mlflow-default", "seed-design",
     "azure-1w", "azure-per-core",
 )  # fmt: skip
 METRICS = [
@@ -525,6 +579,10 @@ METRICS = [
     ("errors_c32", "non-2xx at 32 connections", "{:.0f}"),
     ("rows_per_s_10k_request", "rows/s, one 10,000-row request", "{:,.0f}"),
     ("rows_per_s_cli_100k", "rows/s, 100,000 rows via score-client CSV", "{:,.0f}"),
+    ("oip_seq_p50_ms", "OIP infer: one-row p50, sequential (ms)", "{:.2f}"),
+    ("oip_rps_c32", "OIP infer: req/s at 32 connections", "{:.0f}"),
+    ("oip_errors_c32", "OIP infer: non-2xx at 32 connections", "{:.0f}"),
+    ("oip_rows_per_s_10k_request", "OIP infer: rows/s, one 10,000-row request", "{:,.0f}"),
     ("rss_idle_mb", "serving-tree RSS idle (MB)", "{:.0f}"),
     ("rss_after_load_mb", "serving-tree RSS after load (MB)", "{:.0f}"),
 ]
@@ -551,6 +609,7 @@ def render(
         "",
         f"Floor (in-process predict_proba): 1 row {floor.median('floor_1row_ms'):.3f} ms; "
         f"10,000 rows {floor.median('floor_10k_rows_per_s'):,.0f} rows/s. "
+        f"Checking a Bearer key: {floor.median('key_check_us'):.2f} µs per request. "
         f"`import mlflow.pyfunc.scoring_server` alone: {floor.median('mlflow_import_s'):.1f} s, "
         f"{floor.median('mlflow_import_rss_mb'):.0f} MB peak RSS (per worker). "
         f"`mlflow run . --env-manager local`: {train_s:.1f} s.",
@@ -653,6 +712,21 @@ TARGETS += [
         ">=",
     ),
 ]
+
+
+# Issue 32: a second protocol and a locked door, at (almost) no cost.
+TARGETS += [
+    ("OIP infer / /invocations, one-row p50", ("project", "oip_seq_p50_ms"),
+     ("project", "seq_p50_ms"), 1.1, "<="),
+    ("OIP infer / /invocations, req/s at 32 connections", ("project", "oip_rps_c32"),
+     ("project", "rps_c32"), 0.9, ">="),
+    ("OIP infer / /invocations, one 10,000-row request", ("project", "oip_rows_per_s_10k_request"),
+     ("project", "rows_per_s_10k_request"), 0.9, ">="),
+    ("keyed / open server, one-row p50", ("project-keyed", "seq_p50_ms"),
+     ("project", "seq_p50_ms"), 1.05, "<="),
+    ("keyed / open server, req/s at 32 connections", ("project-keyed", "rps_c32"),
+     ("project", "rps_c32"), 0.95, ">="),
+]  # fmt: skip
 
 
 def targets(results: dict[str, Result]) -> list[str]:

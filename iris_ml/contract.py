@@ -39,6 +39,7 @@ __all__ = [
     "are_valid_rows",
     "boolean_cells",
     "describe_value_problem",
+    "encoding_problem",
     "format_row_errors",
     "header_feature",
     "is_safe_request_id",
@@ -362,6 +363,25 @@ def format_row_errors(errors: Sequence[RowError], limit: int = 5) -> str:
 def _short_repr(value: object, limit: int = 40) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # little- and big-endian
+
+
+def encoding_problem(head: bytes, bad_byte: int) -> str:
+    """Why a file is not the UTF-8 text a CSV must be: UTF-16 by its first bytes, or 8-bit.
+
+    ``head`` is the file's first two bytes, ``bad_byte`` the first that is not UTF-8.
+    """
+    if head[:2] in UTF16_BOMS:
+        return (
+            "the file is UTF-16 text (it starts with a UTF-16 byte-order mark, as Excel's "
+            "'Unicode Text' saves it); save it as CSV UTF-8"
+        )
+    return (
+        f"the file is not UTF-8 text (it has the byte 0x{bad_byte:02x}, as Latin-1 or "
+        "Windows-1252 files do); save it as CSV UTF-8"
+    )
 
 
 def media_type(header: str) -> tuple[str, dict[str, str]]:

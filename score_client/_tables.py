@@ -25,6 +25,7 @@ from iris_ml.contract import (
     SPECIES_KEY,
     RowError,
     are_valid_rows,
+    encoding_problem,
     header_feature,
     is_valid_row,
     row_problems,
@@ -185,10 +186,6 @@ def score_csv(
     return table
 
 
-UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # little- and big-endian
-UTF16_BOM = UTF16_BOMS[0]
-
-
 def _records(reader: Any) -> Iterator[list[str]]:
     """A csv.reader's records, its failures turned into one sentence each."""
     try:
@@ -196,16 +193,9 @@ def _records(reader: Any) -> Iterator[list[str]]:
     except csv.Error as exc:  # line_num already counts the line it failed on
         raise TableError(f"CSV line {reader.line_num}: {exc}") from None
     except UnicodeDecodeError as exc:
-        if exc.start < len(UTF16_BOM) and exc.object[: len(UTF16_BOM)] in UTF16_BOMS:
-            raise TableError(
-                "the file is UTF-16 text (it starts with a UTF-16 byte-order mark, as Excel's "
-                "'Unicode Text' saves it); save it as CSV UTF-8"
-            ) from None
-        # Text is decoded a block at a time: the line is not known, the byte is.
-        raise TableError(
-            f"the file is not UTF-8 text (it has the byte 0x{exc.object[exc.start]:02x}, "
-            "as Latin-1 or Windows-1252 files do); save it as CSV UTF-8"
-        ) from None
+        # Text is decoded a block at a time: the line is not known, the byte is. A UTF-16
+        # byte-order mark fails on byte 0, so the block holds the file's first bytes.
+        raise TableError(encoding_problem(exc.object[:2], exc.object[exc.start])) from None
 
 
 def _read_header(reader: Any) -> list[str]:

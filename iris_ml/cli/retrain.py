@@ -11,6 +11,7 @@ own data, else train's.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from iris_ml.cli import train
 from iris_ml.commands import EXIT_DECIDED, EXIT_OK, EXIT_USAGE, command_parser
@@ -22,8 +23,6 @@ from iris_ml.training.settings import BUNDLED
 
 def same_data_as_champion(params: list[str]) -> str | None:
     """Why not to train on the -P data given (the champion's own, or unreadable), or None."""
-    from mlflow.tracking import MlflowClient
-
     from iris_ml.registry.versions import aliased_version
     from iris_ml.training.data import TrainingDataError, data_digest, load_dataset
 
@@ -38,10 +37,7 @@ def same_data_as_champion(params: list[str]) -> str | None:
     champion = aliased_version(model_name, alias)
     if champion is None:
         return None
-    trained_on = (champion.tags or {}).get(tags.DATASET_DIGEST_TAG)
-    if trained_on is None and champion.run_id:  # versions registered before the version tag
-        trained_on = MlflowClient().get_run(champion.run_id).data.tags.get(tags.DATASET_DIGEST_TAG)
-    if trained_on != digest:
+    if trained_on_digest(champion) != digest:
         return None
     what = "the bundled flowers" if data == BUNDLED else data
     return (
@@ -50,6 +46,32 @@ def same_data_as_champion(params: list[str]) -> str | None:
         "would stay. Point it at data that holds the new flowers: "
         "iris-ml retrain-if-drift --payloads DIR -P data=path/to/flowers.csv"
     )
+
+
+def trained_on_digest(version: Any) -> str | None:
+    """The digest of the data a registered version was trained on, wherever it was kept.
+
+    The version's tag; for versions registered before it, the run's tag; for runs before
+    that, the dataset the run logged as its training input (MLflow's own digest).
+    """
+    from mlflow.tracking import MlflowClient
+
+    if found := (version.tags or {}).get(tags.DATASET_DIGEST_TAG):
+        return str(found)
+    if not version.run_id:
+        return None
+    run = MlflowClient().get_run(version.run_id)
+    if found := run.data.tags.get(tags.DATASET_DIGEST_TAG):
+        return str(found)
+    inputs = run.inputs.dataset_inputs if run.inputs else []
+    training = [i.dataset.digest for i in inputs if _context(i) == "training"]
+    return training[0] if training else None
+
+
+def _context(dataset_input: Any) -> str | None:
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    return next((t.value for t in dataset_input.tags if t.key == MLFLOW_DATASET_CONTEXT), None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,10 +11,17 @@ import pandas as pd
 from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 
-from iris_ml.contract import FEATURE_NAMES, SPECIES, header_feature, value_problem
+from iris_ml.contract import (
+    FEATURE_NAMES,
+    SPECIES,
+    SPECIES_KEY,
+    encoding_problem,
+    header_feature,
+    value_problem,
+)
 from iris_ml.training.settings import BUNDLED
 
-TARGET = "species"
+TARGET = SPECIES_KEY  # the column training learns is the one the server answers
 # Each species at least this often, so even a 10% held-out split holds every species.
 MIN_ROWS_PER_SPECIES = 10
 _SHOWN_PROBLEMS = 5
@@ -63,7 +70,7 @@ def read_training_csv(path: Path) -> pd.DataFrame:
         raw = path.read_bytes()
     except OSError as exc:
         raise TrainingDataError(f"cannot read the training data {path}: {exc.strerror}") from None
-    reader = csv.reader(io.StringIO(_text(raw)))
+    reader = csv.reader(io.StringIO(_text(raw, path)))
     header = [header_feature(cell) for cell in next(reader, [])]
     wanted = (*FEATURE_NAMES, TARGET)
     if missing := [name for name in wanted if name not in header]:
@@ -87,16 +94,12 @@ def read_training_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _text(raw: bytes) -> str:
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise TrainingDataError("the training data is UTF-16 text: save it as CSV UTF-8")
+def _text(raw: bytes, path: Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise TrainingDataError(
-            f"the training data is not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}, "
-            "as Latin-1 or Windows-1252 files have): save it as CSV UTF-8"
-        ) from None
+        problem = encoding_problem(raw[:2], raw[exc.start])
+        raise TrainingDataError(f"{path.name}: {problem}; nothing was trained") from None
 
 
 def _row_problems(row: dict[str, str]) -> list[str]:

@@ -194,3 +194,32 @@ def test_drift_is_not_retrained_on_the_champions_own_data(
     new.loc[0, "petal_length"] = 1.5
     new.to_csv(tmp_path / "new.csv", index=False)
     assert same_data_as_champion([f"data={tmp_path / 'new.csv'}"]) is None
+
+
+def test_a_champion_from_before_the_digest_tags_is_known_by_the_dataset_its_run_logged(
+    tmp_path, monkeypatch
+):
+    """Older versions carry no digest tag; their run's training input holds MLflow's digest."""
+    import mlflow
+    from mlflow.data import from_pandas
+    from mlflow.tracking import MlflowClient
+
+    from iris_ml.cli.retrain import same_data_as_champion
+    from iris_ml.training.data import TARGET, load_dataset
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    client = MlflowClient()
+    with mlflow.start_run() as run:  # as training logged it before the tags existed
+        mlflow.log_input(from_pandas(load_dataset(), name="iris", targets=TARGET), "training")
+        mlflow.log_text("a model", "model/MLmodel")
+    client.create_registered_model("iris-classifier")
+    version = client.create_model_version(
+        "iris-classifier", f"runs:/{run.info.run_id}/model", run.info.run_id
+    )
+    client.set_registered_model_alias("iris-classifier", "champion", version.version)
+    refused = same_data_as_champion([])
+    assert refused is not None and "was trained on this very data" in refused
+    new = load_dataset()
+    new.loc[0, "petal_length"] = 1.5
+    new.to_csv(tmp_path / "new.csv", index=False)
+    assert same_data_as_champion([f"data={tmp_path / 'new.csv'}"]) is None

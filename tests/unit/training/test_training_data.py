@@ -62,7 +62,10 @@ def test_files_that_cannot_be_learned_from_say_why(tmp_path):
     frame = load_dataset()
     utf16 = tmp_path / "utf16.csv"
     utf16.write_text(frame.to_csv(index=False), encoding="utf-16")
-    with pytest.raises(TrainingDataError, match="UTF-16 text: save it as CSV UTF-8"):
+    with pytest.raises(
+        TrainingDataError,
+        match=r"utf16.csv: the file is UTF-16 text .*; save it as CSV UTF-8; nothing was trained",
+    ):
         read_training_csv(utf16)
     no_species = write_csv(tmp_path / "x.csv", frame.drop(columns=[TARGET]))
     with pytest.raises(TrainingDataError, match="no column for species"):
