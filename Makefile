@@ -45,7 +45,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: image help setup uv-cache train train-uv serve ui demo monitor retrain-if-drift tracking-server champion champion-history champion-set rollback test test-unit test-integration lint secrets format diagram docs bench soak clean azure-validate azure-train azure-deploy
+.PHONY: image help setup uv-cache train train-uv serve ui demo monitor retrain-if-drift tracking-server champion champion-history champion-set rollback test test-unit test-integration lint secrets format diagram docs bench bench-startup soak clean azure-validate azure-train azure-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -141,8 +141,12 @@ lint: setup secrets ## ruff lint and format check, mypy, import directions, secr
 secrets: setup ## detect-secrets over the tracked files: must find nothing
 	$(BIN)/detect-secrets scan | $(PY) -c 'import json, sys; r = json.load(sys.stdin)["results"]; sys.exit(f"possible secrets in {sorted(r)}" if r else 0)'
 
-bench: setup ## serving benchmark: the project's serve configuration beside MLflow's default and the seed design
+bench: setup ## serving benchmark: the project's serve configuration beside MLflow's default and the seed design, then bench-startup
 	$(PY) -m benchmarks.bench $(BENCH_ARGS)
+	$(PY) -m benchmarks.startup $(STARTUP_ARGS)
+
+bench-startup: setup ## start-up and memory: imports, a worker's stages, launch to first answer and RSS, beside the seed design
+	$(PY) -m benchmarks.startup $(STARTUP_ARGS)
 
 soak: setup ## 60 s mixed load at 32 connections, then a worker killed under load; prints the figures
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)

@@ -29,6 +29,7 @@ from iris_ml.contract import (
     format_row_errors,
     value_problem,
 )
+from iris_ml.linear_scorer import LINEAR_SCORER_ARTIFACT, LinearScorer, out_of_bounds
 
 ESTIMATOR_ARTIFACT = "estimator"
 
@@ -104,12 +105,6 @@ def feature_matrix(model_input: Any) -> np.ndarray:
     return matrix
 
 
-def out_of_bounds(matrix: np.ndarray) -> np.ndarray:
-    """The cells of a float matrix (FEATURE_NAMES order) outside the contract: the one check."""
-    with np.errstate(invalid="ignore"):
-        return ~np.isfinite(matrix) | (matrix <= 0) | (matrix > _MAXIMA)
-
-
 def _numeric_problems(matrix: np.ndarray) -> dict[tuple[str | None, str], int]:
     """Rows per (column, kind) of a numeric matrix: every bad cell counted, not just the first."""
     finite = np.isfinite(matrix)
@@ -177,43 +172,6 @@ def predictions_from_probabilities(
     ]
 
 
-def linear_softmax(estimator: Any) -> Any:
-    """A cheap ``predict_proba`` for StandardScaler + multinomial LogisticRegression, or None.
-
-    The scaler is folded into the weights once, so a call is one matrix product
-    and a softmax, without scikit-learn's per-call input checks (most of its
-    ~0.3 ms on one row). Used only after ``_agrees`` has checked it against
-    ``predict_proba``; any other estimator keeps scikit-learn's own path.
-    """
-    steps = [step for _, step in getattr(estimator, "steps", [])]
-    if [type(s).__name__ for s in steps] != ["StandardScaler", "LogisticRegression"]:
-        return None
-    scaler, classifier = steps
-    coef = np.asarray(classifier.coef_, dtype=np.float64)
-    if coef.shape[0] != len(classifier.classes_):  # binary problems use a sigmoid
-        return None
-    mean = scaler.mean_ if scaler.with_mean else np.zeros(coef.shape[1])
-    scale = scaler.scale_ if scaler.with_std else np.ones(coef.shape[1])
-    weights = (coef / scale).T
-    bias = classifier.intercept_ - (mean / scale) @ coef.T
-
-    def predict_proba(matrix: np.ndarray) -> np.ndarray:
-        z = matrix @ weights + bias
-        z -= z.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        return z
-
-    return predict_proba
-
-
-def _agrees(fast: Any, estimator: Any) -> bool:
-    """The fast path must reproduce predict_proba on a grid spanning the valid range."""
-    rng = np.random.default_rng(0)
-    probe = rng.uniform(0.05, _MAXIMA, size=(256, len(_MAXIMA)))
-    return bool(np.allclose(fast(probe), estimator.predict_proba(probe), rtol=0, atol=1e-9))
-
-
 class IrisClassifier(PythonModel):
     """Validated Iris species classifier.
 
@@ -226,14 +184,7 @@ class IrisClassifier(PythonModel):
         import mlflow.sklearn
 
         self._estimator = mlflow.sklearn.load_model(context.artifacts[ESTIMATOR_ARTIFACT])
-        fast = linear_softmax(self._estimator)
-        self._predict_proba = (
-            fast
-            if fast is not None and _agrees(fast, self._estimator)
-            else self._estimator.predict_proba
-        )
-        classes = list(self._estimator.classes_)
-        self._species_order = [classes.index(s) for s in SPECIES]
+        self._predict_proba = self._fastest_predict_proba(context.artifacts)
         config = context.model_config or {}
         # Everything loaded so far (MLflow, pandas, the estimator) lives as long as the
         # server: move it out of the collector's reach, or each full collection walks it
@@ -241,6 +192,20 @@ class IrisClassifier(PythonModel):
         gc.freeze()
         version = config.get(MODEL_VERSION_KEY)
         self._model_version = str(version) if version not in (None, "") else None
+
+    def _fastest_predict_proba(self, artifacts: dict[str, str]) -> Any:
+        """The logged linear scorer (checked when it was logged), else a folded one that
+        agrees with scikit-learn, else scikit-learn's own ``predict_proba``; SPECIES order."""
+        from pathlib import Path
+
+        if path := artifacts.get(LINEAR_SCORER_ARTIFACT):
+            return LinearScorer.read(Path(path)).probabilities
+        scorer = LinearScorer.from_estimator(self._estimator)  # a version logged without one
+        if scorer is not None and scorer.agrees_with(self._estimator):
+            return scorer.probabilities
+        classes = list(self._estimator.classes_)
+        order = [classes.index(s) for s in SPECIES]
+        return lambda matrix: self._estimator.predict_proba(matrix)[:, order]
 
     @property
     def model_version(self) -> str | None:
@@ -260,7 +225,7 @@ class IrisClassifier(PythonModel):
 
         ``predict`` scores through it; so does the serving layer for a plain request.
         """
-        return self._predict_proba(matrix)[:, self._species_order]
+        return self._predict_proba(matrix)
 
     # A DataFrame hint is one MLflow infers no schema from: the logged signature stays the
     # contract's, and MLflow stops warning at every load that predict has no hints.

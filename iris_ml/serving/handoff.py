@@ -55,6 +55,8 @@ class LayerSettings:
     log_requests: bool = False
     payloads: PayloadLogSettings | None = None
     fast_path: bool = True  # answer plain requests in the layer (fast_path.py)
+    # Load MLflow's app at start, not on the first request that needs it (lazy_app.py).
+    eager_mlflow: bool = False
     limits: Limits = Limits()
     # Where the keys are (never the keys): None reads $SERVING_KEY, which the workers inherit.
     key_file: str | None = None

@@ -88,6 +88,7 @@ class ServeSettings:
     payload_sample_rate: float = 1.0
     payload_max_mb: int = 256  # per worker; the oldest files go first (payload_log.py's cap)
     fast_path: bool = True  # the layer answers plain requests itself (fast_path.py)
+    eager_mlflow: bool = False  # workers load MLflow's app at start, not on first need
     key_file: str | None = None  # None: the keys of $SERVING_KEY, if any
 
     @property
@@ -181,6 +182,7 @@ def layer_command(
         log_requests=settings.log_requests,
         payloads=payloads,
         fast_path=settings.fast_path,
+        eager_mlflow=settings.eager_mlflow or not settings.fast_path,
         limits=settings.limits,
         key_file=str(Path(settings.key_file).resolve()) if settings.key_file else None,
     )
@@ -304,6 +306,12 @@ def _add_observability_options(p: argparse._ArgumentGroup, d: ServeSettings) -> 
 
 
 def _add_route_options(p: argparse._ArgumentGroup) -> None:
+    p.add_argument(
+        "--eager-mlflow",
+        action="store_true",
+        help="load MLflow's scoring app in each worker at start (default: on the first request"
+        " the fast path leaves to it, when the model has a linear scorer)",
+    )
     p.add_argument(
         "--mlflow-handler-only",
         action="store_true",
@@ -466,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         payload_sample_rate=args.payload_sample_rate,
         payload_max_mb=args.payload_max_mb,
         fast_path=not args.mlflow_handler_only,
+        eager_mlflow=args.eager_mlflow,
         key_file=args.key_file,
     )
     if refusal := _refusal(args):

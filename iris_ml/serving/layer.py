@@ -66,6 +66,7 @@ from iris_ml.serving.auth import ServingKeys, challenge, needs_key
 from iris_ml.serving.door import Admission, Refusal, head_refusal, read_body
 from iris_ml.serving.fast_path import is_plain_json, plain_matrix
 from iris_ml.serving.handoff import Limits
+from iris_ml.serving.lazy_app import LazyMlflowApp
 from iris_ml.serving.metrics import ServingMetrics, route_label
 from iris_ml.serving.observed_model import ModelRefusal, RequestContext, current_request
 from iris_ml.settings import DEFAULT_MODEL_NAME
@@ -85,6 +86,12 @@ _CSV_PARSE_FAILED = "Failed to parse input as a Pandas DataFrame"
 TEXT_TYPES = ("application/json", "text/csv")  # MLflow reads these as UTF-8 text
 INVALID_INPUT = "INVALID_PARAMETER_VALUE"  # MLflow's code when our model refuses a value
 _access_log = logging.getLogger("iris_ml.access")
+# The first request MLflow's handler answers may outlast the timeout while MLflow loads.
+_LOADING = Refusal(
+    503,
+    "the server is still loading the handler for this request's format; retry shortly",
+    headers=((b"retry-after", b"5"),),
+)
 INLINE_BODY_BYTES = 64 * 1024  # ~1,500 rows: scored on the event loop, bigger ones in a thread
 # A request's log line: what happened to it, never its body or a header's value.
 ACCESS_LOG_FIELDS = (
@@ -520,6 +527,9 @@ class ServingLayer:
             await send(message)
 
         try:
+            lazy = isinstance(self.app, LazyMlflowApp)
+            if lazy and not await self.app.ready(scope["path"], self.limits.timeout):
+                return await self._refuse(send, _LOADING, context)
             await self.app(scope, receive, guarded)
         except Exception:
             # Starlette answers an unhandled error with a 500 (rewritten above), then re-raises.

@@ -13,6 +13,7 @@ decoded (``oip.py``), scoring through the same classifier.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -61,12 +62,40 @@ class ObservedModel:
         metrics: ServingMetrics | None = None,
         payloads: PayloadLog | None = None,
     ) -> None:
-        self._model = model
+        self._loaded = model
+        self._load: Callable[[], Any] | None = None
+        self._load_lock = threading.Lock()
         self.version = version
         self._metrics = metrics
         self._payloads = payloads
         self._said = False
         self._classifier = _classifier(model)
+
+    @classmethod
+    def lazy(
+        cls,
+        load: Callable[[], Any],
+        classifier: Any,
+        version: str | None,
+        metrics: ServingMetrics | None = None,
+        payloads: PayloadLog | None = None,
+    ) -> ObservedModel:
+        """One whose pyfunc ``load()`` makes on first use; ``classifier`` scores until then.
+
+        The classifier (a ``LinearScorer``) answers plain and OIP requests without MLflow;
+        MLflow's app, ``predict`` and the metadata load the model the first time they are asked.
+        """
+        observed = cls(None, version, metrics, payloads)
+        observed._load, observed._classifier = load, classifier
+        return observed
+
+    @property
+    def _model(self) -> Any:
+        if self._loaded is None and self._load is not None:
+            with self._load_lock:
+                if self._loaded is None:
+                    self._loaded = self._load()
+        return self._loaded
 
     def __getattr__(self, name: str) -> Any:  # metadata, loader_module, ... as the model has them
         return getattr(self._model, name)

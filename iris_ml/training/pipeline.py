@@ -34,6 +34,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from iris_ml.contract import FEATURE_NAMES, MODEL_VERSION_KEY
+from iris_ml.linear_scorer import LINEAR_SCORER_ARTIFACT, LINEAR_SCORER_FILE, LinearScorer
 from iris_ml.model import ESTIMATOR_ARTIFACT, predictions_from_probabilities
 from iris_ml.monitoring.drift import (
     REFERENCE_PROFILE_ARTIFACT,
@@ -55,7 +56,7 @@ from iris_ml.training.settings import BUNDLED, TrainSettings
 _log = logging.getLogger(__name__)
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # iris_ml/
 # What travels with the served model as source: the contract and the wrapper, nothing else.
-SERVING_MODULES = ("__init__.py", "contract.py", "model.py")
+SERVING_MODULES = ("__init__.py", "contract.py", "linear_scorer.py", "model.py")
 # The served model's runtime requirements, pinned to the versions training ran with.
 SERVING_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas")
 
@@ -353,16 +354,22 @@ def _pyfunc_kwargs(
     code_dir.mkdir(parents=True)
     for module in SERVING_MODULES:
         shutil.copy2(_PACKAGE_DIR / module, code_dir / module)
+    artifacts = {
+        ESTIMATOR_ARTIFACT: str(estimator_dir),
+        REFERENCE_PROFILE_ARTIFACT: str(profile_path),
+    }
+    # The fast path's numbers (numpy alone can score with them), when they are scikit-learn's.
+    scorer = LinearScorer.from_estimator(pipeline)
+    if scorer is not None and scorer.agrees_with(pipeline):
+        scorer.write(scorer_path := Path(tmp) / LINEAR_SCORER_FILE)
+        artifacts[LINEAR_SCORER_ARTIFACT] = str(scorer_path)
     example = test[list(FEATURE_NAMES)].head(2).astype("float64")
     example_output = predictions_from_probabilities(
         pipeline.predict_proba(example.to_numpy()), pipeline.classes_
     )
     return {
         "python_model": str(_PACKAGE_DIR / "model_code.py"),
-        "artifacts": {
-            ESTIMATOR_ARTIFACT: str(estimator_dir),
-            REFERENCE_PROFILE_ARTIFACT: str(profile_path),
-        },
+        "artifacts": artifacts,
         "code_paths": [str(code_dir)],
         "signature": infer_signature(example, example_output),
         "input_example": example,

@@ -2,7 +2,8 @@
 
 The model is slowed on purpose (tests/slow_scoring_hook) for requests of 1,000 rows or
 more, on both routes: MLflow's handler (a CSV body) and the layer's fast path (plain
-JSON). The size, encoding and nesting limits are in the hostile corpus, against every
+JSON); and so is the worker's first load of MLflow's handler, which it builds on the
+first request that needs it. The size, encoding and nesting limits are in the hostile corpus, against every
 server (test_hostile_corpus.py).
 """
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.integration
 
 SLOW_HOOK = procs.REPO / "tests" / "slow_scoring_hook"
 SLOW_SECONDS = 4
+LOAD_SECONDS = 3  # added to MLflow's own load: past the 2 s timeout on any machine
 ROWS = [[5.1, 3.5, 1.4, 0.2]] * 4000  # past the layer's inline size: scored in a thread
 BIG_JSON = {"dataframe_split": {"columns": list(FEATURE_NAMES), "data": ROWS}}
 BIG_CSV = ",".join(FEATURE_NAMES) + "\n" + "\n".join(",".join(map(str, r)) for r in ROWS) + "\n"
@@ -39,6 +41,7 @@ def slow_server(trained_store, tmp_path_factory):
         "PYTHONPATH": str(SLOW_HOOK),
         "IRIS_TEST_SLOW_SCORING": str(SLOW_SECONDS),
         "IRIS_TEST_SLOW_MARKER": str(marker),
+        "IRIS_TEST_SLOW_LOAD": str(LOAD_SECONDS),
     }
     options = ("--workers", "1", "--timeout", "2", "--max-queue", "1")
     proc, base = procs.serve(trained_store.tracking_uri, logs, *options, env=env)
@@ -53,12 +56,33 @@ def assert_still_serving(base: str) -> None:
     assert after.status_code == 200 and after.json()["predictions"][0]["species"] == "virginica"
 
 
+def post_one_csv(base: str) -> httpx.Response:
+    one_csv = ",".join(FEATURE_NAMES) + "\n6.3,3.3,6.0,2.5\n"
+    headers = {"Content-Type": "text/csv", "X-Request-ID": "cold-1"}
+    return httpx.post(base + "/invocations", content=one_csv, headers=headers, timeout=30)
+
+
+def test_a_cold_load_past_the_timeout_is_a_503_and_the_fast_path_keeps_answering(slow_server):
+    base, _, _ = slow_server
+    started = time.monotonic()
+    cold = post_one_csv(base)  # the first request for MLflow's handler: it starts loading
+    assert cold.status_code == 503, cold.text
+    assert time.monotonic() - started < LOAD_SECONDS  # answered at the 2 s timeout
+    assert cold.headers["retry-after"] == "5" and cold.json()["request_id"] == "cold-1"
+    assert "loading" in cold.json()["message"]
+    assert_still_serving(base)  # plain JSON meanwhile, on the same one worker
+    wait_until(lambda: post_one_csv(base).status_code == 200, [], 60, "MLflow's handler loaded")
+    warm = post_one_csv(base)
+    assert warm.json()["predictions"][0]["species"] == "virginica"
+
+
 @pytest.mark.parametrize(
     ("route", "body"),
     [("fast path", {"json": BIG_JSON}), ("MLflow's handler", {"content": BIG_CSV})],
 )
 def test_scoring_past_the_timeout_is_a_clean_504(slow_server, route, body):
     base, _, _ = slow_server
+    wait_until(lambda: post_one_csv(base).status_code == 200, [], 60, "MLflow's handler loaded")
     headers = {"X-Request-ID": "slow-1"} | ({} if "json" in body else {"Content-Type": "text/csv"})
     started = time.monotonic()
     response = httpx.post(base + "/invocations", headers=headers, timeout=60, **body)

@@ -99,31 +99,54 @@ def _fitted(pipeline_steps):
     return Pipeline(pipeline_steps).fit(x, frame["species"]), x
 
 
-def test_linear_softmax_reproduces_predict_proba():
+def test_the_linear_scorer_reproduces_predict_proba_and_survives_its_file(tmp_path):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from iris_ml.model import _agrees, linear_softmax
+    from iris_ml.linear_scorer import LinearScorer
 
     estimator, x = _fitted(
         [("scale", StandardScaler()), ("clf", LogisticRegression(C=0.7, max_iter=300))]
     )
-    fast = linear_softmax(estimator)
-    assert fast is not None and _agrees(fast, estimator)
-    np.testing.assert_allclose(fast(x), estimator.predict_proba(x), rtol=0, atol=1e-12)
+    scorer = LinearScorer.from_estimator(estimator)
+    assert scorer is not None and scorer.agrees_with(estimator)
+    np.testing.assert_allclose(
+        scorer.probabilities(x), estimator.predict_proba(x), rtol=0, atol=1e-12
+    )
+    scorer.write(tmp_path / "linear_scorer.json")
+    read = LinearScorer.read(tmp_path / "linear_scorer.json", "7")
+    # The file's floats read back as the same doubles: the same answer to the last bit.
+    assert np.array_equal(read.probabilities(x.copy()), scorer.probabilities(x.copy()))
+    assert read.model_version == "7" and read.maxima == scorer.maxima
+    assert read.accepts(x) and not read.accepts(np.array([[5.1, 3.5, -1.4, 0.2]]))
+
+
+def test_a_scorer_file_of_another_shape_or_format_is_refused(tmp_path):
+    import json
+
+    from iris_ml.linear_scorer import LinearScorer, ScorerFileError
+
+    path = tmp_path / "linear_scorer.json"
+    for document in (
+        {"format": "other"},
+        {"format": "iris-ml/linear-softmax/1", "features": ["x"]},
+    ):
+        path.write_text(json.dumps(document))
+        with pytest.raises(ScorerFileError):
+            LinearScorer.read(path)
 
 
 def test_other_estimators_keep_sklearns_own_path():
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
     from sklearn.tree import DecisionTreeClassifier
 
-    from iris_ml.model import linear_softmax
+    from iris_ml.linear_scorer import LinearScorer
 
     tree, _ = _fitted(
         [("scale", StandardScaler()), ("tree", DecisionTreeClassifier(random_state=0))]
     )
-    assert linear_softmax(tree) is None
+    assert LinearScorer.from_estimator(tree) is None
     from sklearn.linear_model import LogisticRegression
 
     minmax, _ = _fitted([("scale", MinMaxScaler()), ("clf", LogisticRegression())])
-    assert linear_softmax(minmax) is None
+    assert LinearScorer.from_estimator(minmax) is None
