@@ -26,6 +26,10 @@ PAUSE_HOOK = procs.REPO / "tests" / "pause_hook"
 
 def test_soak_mixed_valid_and_invalid_requests(served_champion):
     seconds = float(os.environ.get("IRIS_SOAK_SECONDS", "20"))
+    # The invalid requests reach MLflow's handler, which each worker loads on first need:
+    # growth is measured from once both have loaded it, not from the light start.
+    mixed_load(served_champion.invocations, 3, connections=32)
+    served_champion.proc.wait_output("MLflow's scoring app loaded", 2, timeout=120)
     rss_before = group_rss_mb(served_champion.proc.popen.pid)
     figures = mixed_load(served_champion.invocations, seconds, connections=32)
     rss_after = group_rss_mb(served_champion.proc.popen.pid)
