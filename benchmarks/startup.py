@@ -25,15 +25,13 @@ import argparse
 import json
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.bench import REPO, Server, champion_estimator, env, train_champion
+from benchmarks.bench import REPO, Result, Server, champion_estimator, env, train_champion
 from benchmarks.soak import group_rss_mb, worker_pids
 from iris_ml.processes import free_port
 
@@ -75,18 +73,6 @@ model.predict(pd.DataFrame([[5.1, 3.5, 1.4, 0.2]], columns=["sepal_length", "sep
 stage("first prediction")
 print(json.dumps(out))
 """
-
-
-@dataclass
-class Figures:
-    values: dict[str, list[float]] = field(default_factory=dict)
-
-    def add(self, key: str, value: float) -> None:
-        self.values.setdefault(key, []).append(value)
-
-    def median(self, key: str) -> float | None:
-        found = self.values.get(key)
-        return statistics.median(found) if found else None
 
 
 def import_cost(module: str, uri: str) -> tuple[float, float]:
@@ -136,7 +122,7 @@ def launches(work: Path, uri: str, model_dir: Path) -> dict[str, tuple[list[str]
     }
 
 
-def measure_launch(name: str, cmd: list[str], environment: dict, work: Path, f: Figures) -> None:
+def measure_launch(name: str, cmd: list[str], environment: dict, work: Path, f: Result) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = Server(name, [*cmd, "--port", str(port)], environment, base + "/invocations",
@@ -195,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         train_champion(work, uri)
         _, estimator_dir = champion_estimator(work, uri)
         model_dir = estimator_dir.parent.parent  # the registered pyfunc folder (MLmodel)
-        f = Figures()
+        f = Result()
         for rep in range(args.reps):
             for module in MODULES:
                 seconds, rss = import_cost(module, uri)
@@ -221,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
 LAUNCHES = ("serve-alias", "serve-path", "mlflow-serve", "seed-design")
 
 
-def render(f: Figures, slowest: list[tuple[str, float]], reps: int) -> str:
+def render(f: Result, slowest: list[tuple[str, float]], reps: int) -> str:
     def cell(key: str, fmt: str) -> str:
         value = f.median(key)
         return "" if value is None else fmt.format(value)
@@ -252,7 +238,7 @@ def render(f: Figures, slowest: list[tuple[str, float]], reps: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def targets(f: Figures) -> list[str]:
+def targets(f: Result) -> list[str]:
     checks = []
     path, seed = f.median("serve-path:first_answer_s"), f.median("seed-design:first_answer_s")
     if path and seed:

@@ -38,6 +38,7 @@ __all__ = [
     "RowError",
     "are_valid_rows",
     "boolean_cells",
+    "configured_version",
     "describe_value_problem",
     "encoding_problem",
     "format_row_errors",
@@ -91,6 +92,13 @@ TEXTBOOK_FLOWERS: tuple[tuple[tuple[float, float, float, float], str], ...] = (
 SPECIES_KEY = "species"
 PROBABILITIES_KEY = "probabilities"
 MODEL_VERSION_KEY = "model_version"
+
+
+def configured_version(model_config: dict[str, Any] | None) -> str | None:
+    """The version a model echoes: its ``model_config``'s ``model_version``, if not empty."""
+    version = (model_config or {}).get(MODEL_VERSION_KEY)
+    return str(version) if version not in (None, "") else None
+
 
 # One scored row as the payload log (iris_ml/serving/payload_log.py) and Azure ML's data collector
 # (deploy/azureml/scoring/score.py) record it, for the drift monitor and Azure's monitoring.

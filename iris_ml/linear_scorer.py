@@ -57,9 +57,6 @@ class LinearScorer:
         """Whether every value is within this version's own bounds (those it was trained with)."""
         return not out_of_bounds(matrix, self.maxima).any()
 
-    def with_version(self, version: str | None) -> LinearScorer:
-        return LinearScorer(self.weights, self.bias, self.maxima, version)
-
     @classmethod
     def from_estimator(cls, estimator: Any) -> LinearScorer | None:
         """The folded weights of a StandardScaler + multinomial LogisticRegression, else None."""

@@ -9,6 +9,7 @@ it therefore unpickles nothing.
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from iris_ml.contract import (
     SPECIES,
     SPECIES_KEY,
     RowError,
+    configured_version,
     format_row_errors,
     value_problem,
 )
@@ -185,19 +187,15 @@ class IrisClassifier(PythonModel):
 
         self._estimator = mlflow.sklearn.load_model(context.artifacts[ESTIMATOR_ARTIFACT])
         self._predict_proba = self._fastest_predict_proba(context.artifacts)
-        config = context.model_config or {}
         # Everything loaded so far (MLflow, pandas, the estimator) lives as long as the
         # server: move it out of the collector's reach, or each full collection walks it
         # and a 10,000-row answer stalls for ~100 ms.
         gc.freeze()
-        version = config.get(MODEL_VERSION_KEY)
-        self._model_version = str(version) if version not in (None, "") else None
+        self._model_version = configured_version(context.model_config)
 
     def _fastest_predict_proba(self, artifacts: dict[str, str]) -> Any:
         """The logged linear scorer (checked when it was logged), else a folded one that
         agrees with scikit-learn, else scikit-learn's own ``predict_proba``; SPECIES order."""
-        from pathlib import Path
-
         if path := artifacts.get(LINEAR_SCORER_ARTIFACT):
             return LinearScorer.read(Path(path)).probabilities
         scorer = LinearScorer.from_estimator(self._estimator)  # a version logged without one

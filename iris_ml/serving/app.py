@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from iris_ml.contract import MODEL_VERSION_KEY
+from iris_ml.contract import MODEL_VERSION_KEY, configured_version
 from iris_ml.linear_scorer import LinearScorer, scorer_file
 from iris_ml.serving.auth import ServingKeys, configured_keys
 from iris_ml.serving.follow.follower import create_follower
@@ -107,7 +107,9 @@ def _pinned_app(
         model = scoring_server.load_model_with_mlflow_config(str(path))
         observed = ObservedModel(model, settings.version, metrics, payloads)
         return observed, scoring_server.init(observed)  # type: ignore[arg-type]  # duck typed
-    scorer = LinearScorer.read(scorer_file(path), _configured_version())
+    # The version the pyfunc would echo: the model_config the launcher hands MLflow.
+    model_config = json.loads(os.environ.get("SERVING_MODEL_CONFIG") or "{}")
+    scorer = LinearScorer.read(scorer_file(path), configured_version(model_config))
 
     def load_pyfunc() -> Any:
         from mlflow.pyfunc import scoring_server
@@ -122,13 +124,6 @@ def _pinned_app(
     observed = ObservedModel.lazy(load_pyfunc, scorer, settings.version, metrics, payloads)
     gc.freeze()  # what start-up loaded stays for the server's life: out of the collector's walk
     return observed, LazyMlflowApp(build_app)
-
-
-def _configured_version() -> str | None:
-    """The version the pyfunc would echo: its ``model_config`` from the launcher, as MLflow reads it."""
-    config = json.loads(os.environ.get("SERVING_MODEL_CONFIG") or "{}")
-    version = config.get(MODEL_VERSION_KEY)
-    return str(version) if version not in (None, "") else None
 
 
 def pinned_health(settings: LayerSettings) -> dict[str, Any]:

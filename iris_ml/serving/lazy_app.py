@@ -49,7 +49,7 @@ class LazyMlflowApp:
 
     async def ready(self, path: str, seconds: float) -> bool:
         """Whether ``path`` can be answered within ``seconds``; a build goes on either way."""
-        if self._app is not None or _without_mlflow(path):
+        if self._app is not None or path in _ANSWERED_WITHOUT_MLFLOW:
             return True
         if self._building is None:
             self._building = building = Future[Any]()
@@ -77,6 +77,9 @@ class LazyMlflowApp:
                 return await _send(send, *answer)
         app = self._app or await asyncio.to_thread(self.app)
         await app(scope, receive, send)
+
+
+_ANSWERED_WITHOUT_MLFLOW = ("/ping", "/version")
 
 
 def _without_mlflow(path: str) -> tuple[int, bytes] | None:
