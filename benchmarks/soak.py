@@ -142,6 +142,11 @@ def group_rss_mb(pgid: int) -> float:
 
 def worker_pids(parent: int) -> list[int]:
     """uvicorn's worker processes: the supervisor's spawned children (not its resource tracker)."""
+    return child_pids(parent, b"spawn_main")
+
+
+def child_pids(parent: int, marker: bytes) -> list[int]:
+    """The live children of ``parent`` whose command line holds ``marker``."""
     pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -149,7 +154,7 @@ def worker_pids(parent: int) -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except (OSError, ValueError, IndexError):
             continue
-        if int(fields[1]) == parent and b"spawn_main" in cmdline:
+        if int(fields[1]) == parent and fields[0] != "Z" and marker in cmdline:
             pids.append(int(stat.parent.name))
     return sorted(pids)
 

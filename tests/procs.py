@@ -124,6 +124,12 @@ def serve(
     return proc, base
 
 
+def heavy_libraries(pid: int) -> set[str]:
+    """Which of pandas, scikit-learn and SciPy a process has loaded (their compiled modules)."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return {name for name in ("pandas", "sklearn", "scipy") if f"/site-packages/{name}/" in maps}
+
+
 def statuses_on_one_connection(base_url: str, body: bytes, idle_s: float) -> list[int | str]:
     """POST twice on one kept-alive socket with `idle_s` of silence between; each answer's status.
 

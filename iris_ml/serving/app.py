@@ -10,24 +10,19 @@ payload log). The launcher (``iris_ml/serving/launcher.py``) hands the settings 
 from __future__ import annotations
 
 import atexit
-import gc
-import json
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from iris_ml.contract import MODEL_VERSION_KEY, configured_version
-from iris_ml.linear_scorer import LinearScorer, scorer_file
+from iris_ml.contract import MODEL_VERSION_KEY
 from iris_ml.serving.auth import ServingKeys, configured_keys
 from iris_ml.serving.follow.follower import create_follower
 from iris_ml.serving.handoff import FOLLOW_ENV, LayerSettings
 from iris_ml.serving.layer import ServingLayer
-from iris_ml.serving.lazy_app import LazyMlflowApp
 from iris_ml.serving.metrics import ServingMetrics
-from iris_ml.serving.observed_model import ObservedModel
 from iris_ml.serving.payload_log import PayloadLog
+from iris_ml.serving.served import serving
 from iris_ml.settings import DEFAULT_MODEL_NAME
 
 
@@ -59,9 +54,7 @@ def create_app() -> ServingLayer:
         ).start()
         atexit.register(payloads.close)  # a worker stopped by SIGTERM/SIGINT writes what it holds
 
-    def wrap(model: Any, version: str | None) -> ObservedModel:
-        return ObservedModel(model, version, metrics, payloads)
-
+    serve = serving(metrics, payloads, settings.eager_mlflow)
     options: dict[str, Any] = {
         "limits": settings.limits,
         "keys": served_keys,
@@ -69,7 +62,7 @@ def create_app() -> ServingLayer:
         "model_name": settings.model_name or DEFAULT_MODEL_NAME,
     }
     if os.environ.get(FOLLOW_ENV):
-        follower = create_follower(wrap)
+        follower = create_follower(serve)
         return ServingLayer(
             follower,
             lambda: follower.current.version,
@@ -79,7 +72,7 @@ def create_app() -> ServingLayer:
             health=follower.health,
             **options,
         )
-    observed, app = _pinned_app(settings, metrics, payloads)
+    observed, app = serve(str(settings.model_path), settings.version)
     return ServingLayer(
         app,
         lambda: settings.version,
@@ -89,41 +82,6 @@ def create_app() -> ServingLayer:
         health=lambda: pinned_health(settings),
         **options,
     )
-
-
-def _pinned_app(
-    settings: LayerSettings, metrics: ServingMetrics, payloads: PayloadLog | None
-) -> tuple[ObservedModel, Any]:
-    """The served model and MLflow's app on it: built now, or when a request first needs it.
-
-    A model with a linear scorer (``linear_scorer.py``) is scored without MLflow until a
-    request needs MLflow's handler; one without (another estimator, an older version)
-    and ``--eager-mlflow`` load MLflow's app at start, as before.
-    """
-    path = Path(str(settings.model_path))
-    if settings.eager_mlflow or not scorer_file(path).is_file():
-        from mlflow.pyfunc import scoring_server
-
-        model = scoring_server.load_model_with_mlflow_config(str(path))
-        observed = ObservedModel(model, settings.version, metrics, payloads)
-        return observed, scoring_server.init(observed)  # type: ignore[arg-type]  # duck typed
-    # The version the pyfunc would echo: the model_config the launcher hands MLflow.
-    model_config = json.loads(os.environ.get("SERVING_MODEL_CONFIG") or "{}")
-    scorer = LinearScorer.read(scorer_file(path), configured_version(model_config))
-
-    def load_pyfunc() -> Any:
-        from mlflow.pyfunc import scoring_server
-
-        return scoring_server.load_model_with_mlflow_config(str(path))
-
-    def build_app() -> Any:
-        from mlflow.pyfunc import scoring_server
-
-        return scoring_server.init(observed)  # type: ignore[arg-type]  # a PyFuncModel by duck typing
-
-    observed = ObservedModel.lazy(load_pyfunc, scorer, settings.version, metrics, payloads)
-    gc.freeze()  # what start-up loaded stays for the server's life: out of the collector's walk
-    return observed, LazyMlflowApp(build_app)
 
 
 def pinned_health(settings: LayerSettings) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -93,8 +94,8 @@ class FollowConfig:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_env(cls) -> FollowConfig:
-        return cls(**json.loads(os.environ[FOLLOW_ENV]))
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> FollowConfig:
+        return cls(**json.loads(env[FOLLOW_ENV]))
 
 
 def state_dir() -> Path:

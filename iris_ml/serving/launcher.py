@@ -9,7 +9,7 @@ Without ``--follow`` the alias is resolved once, at start: moving it later
 changes nothing until a restart. With ``--follow`` (what ``make serve`` and
 ``make demo`` use) the server watches the alias and swaps every worker to the
 new version once each has loaded and checked it, without failing a request
-(``iris_ml/serving/follow.py``).
+(``iris_ml/serving/follow/``).
 
 It starts the command ``mlflow models serve --env-manager local`` starts (MLflow's
 ``scoring_server.get_cmd``: uvicorn with the same host, port, workers and timeout)
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from iris_ml.serving.auth import (
     configured_keys,
     open_to_the_network,
 )
+from iris_ml.serving.follow.watcher import start_watcher
 from iris_ml.serving.handoff import (
     FOLLOW_ENV,
     MULTIPROC_ENV,
@@ -63,6 +63,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5001
 MIB = 1024 * 1024
 MLFLOW_APP = "mlflow.pyfunc.scoring_server.app:app"
+# How MLflow's command hands its app the model folder and the request timeout.
+MLFLOW_MODEL_PATH_ENV = "__pyfunc_model_path__"
+MLFLOW_TIMEOUT_ENV = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"
 
 
 @dataclass(frozen=True)
@@ -120,20 +123,20 @@ def serving_env(version: str | None, settings: ServeSettings) -> dict[str, str]:
 
 
 def uvicorn_command(settings: ServeSettings, local_model: str) -> tuple[list[str], dict[str, str]]:
-    """MLflow's own scoring-server command for a local model folder, as an argv."""
-    from mlflow.pyfunc import scoring_server
+    """The command MLflow's ``scoring_server.get_cmd`` builds for a local model folder, as an argv.
 
-    command, command_env = scoring_server.get_cmd(
-        local_model,
-        port=settings.port,
-        host=settings.host,  # type: ignore[arg-type]  # MLflow 3.15 annotates host as an int
-        timeout=settings.timeout,
-        nworkers=settings.worker_count,
-    )
-    argv = shlex.split(command)
-    argv[0] = _bin(argv[0])  # "uvicorn"
-    extra = {k: v for k, v in command_env.items() if os.environ.get(k) != v}
-    return argv, extra
+    Built here, not asked of MLflow: importing MLflow costs ~3 s before a ``--model-path``
+    server can start (test_serve_launcher holds the two equal).
+    """
+    argv = [
+        _bin("uvicorn"), "--host", settings.host, "--port", str(settings.port),
+        "--workers", str(settings.worker_count), MLFLOW_APP,
+    ]  # fmt: skip
+    env = {
+        MLFLOW_MODEL_PATH_ENV: Path(os.path.abspath(local_model)).as_uri(),
+        MLFLOW_TIMEOUT_ENV: str(settings.timeout),
+    }
+    return argv, {k: v for k, v in env.items() if os.environ.get(k) != v}
 
 
 def mlflow_cli_command(settings: ServeSettings, model_uri: str) -> list[str]:
@@ -516,7 +519,10 @@ def main(argv: list[str] | None = None) -> int:
         f"with {settings.worker_count} worker(s){following}{keyed}",
         flush=True,
     )
-    os.execve(command[0], command, {**os.environ, **extra_env})
+    environment = {**os.environ, **extra_env}
+    if settings.follow:
+        start_watcher(FollowConfig.from_env(environment), environment)
+    os.execve(command[0], command, environment)
     return 0  # not reached
 
 

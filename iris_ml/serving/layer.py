@@ -66,7 +66,7 @@ from iris_ml.serving.auth import ServingKeys, challenge, needs_key
 from iris_ml.serving.door import Admission, Refusal, head_refusal, read_body
 from iris_ml.serving.fast_path import is_plain_json, plain_matrix
 from iris_ml.serving.handoff import Limits
-from iris_ml.serving.lazy_app import LazyMlflowApp
+from iris_ml.serving.lazy_app import MayBeLoading
 from iris_ml.serving.metrics import ServingMetrics, route_label
 from iris_ml.serving.observed_model import ModelRefusal, RequestContext, current_request
 from iris_ml.settings import DEFAULT_MODEL_NAME
@@ -527,7 +527,7 @@ class ServingLayer:
             await send(message)
 
         try:
-            lazy = isinstance(self.app, LazyMlflowApp)
+            lazy = isinstance(self.app, MayBeLoading)
             if lazy and not await self.app.ready(scope["path"], self.limits.timeout):
                 return await self._refuse(send, _LOADING, context)
             await self.app(scope, receive, guarded)

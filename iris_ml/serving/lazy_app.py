@@ -18,11 +18,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from starlette.types import Receive, Scope, Send
 
 _log = logging.getLogger("iris_ml.serving")
+
+
+@runtime_checkable
+class MayBeLoading(Protocol):
+    """An app that may still be building MLflow's (this one, or a follower serving one)."""
+
+    async def ready(self, path: str, seconds: float) -> bool: ...
 
 
 class LazyMlflowApp:

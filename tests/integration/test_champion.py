@@ -20,7 +20,9 @@ import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 
+from benchmarks.soak import child_pids, worker_pids
 from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
+from iris_ml.processes import pid_alive, wait_until
 from tests import procs
 
 pytestmark = pytest.mark.integration
@@ -177,6 +179,7 @@ def test_a_following_server_swaps_under_load_without_a_failed_request(registry):
         registry.uri, registry.root, "--follow", "--follow-interval", "0.5", "--workers", "2"
     )
     stop = threading.Event()
+    watcher: list[int] = []
     answers: list[list[Answer]] = [[] for _ in range(4)]
     lanes = [threading.Thread(target=load, args=(base, stop, answers, i)) for i in range(4)]
     try:
@@ -196,6 +199,11 @@ def test_a_following_server_swaps_under_load_without_a_failed_request(registry):
         for lane in lanes:
             lane.join(60)
 
+        # The watcher followed for them: the workers never loaded MLflow's libraries (issue 34).
+        watcher[:] = child_pids(server.popen.pid, b"iris_ml.serving.follow.watcher")
+        assert len(watcher) == 1
+        assert [procs.heavy_libraries(pid) for pid in worker_pids(server.popen.pid)] == [set()] * 2
+
         everything = [a for lane in answers for a in lane]
         assert len(everything) > 100
         assert [a.error for a in everything if a.error] == []
@@ -210,6 +218,8 @@ def test_a_following_server_swaps_under_load_without_a_failed_request(registry):
     finally:
         stop.set()
         server.stop()
+    procs_left = lambda: not any(pid_alive(pid) for pid in watcher)  # noqa: E731
+    wait_until(procs_left, [], 10, "the watcher to stop with the server")
 
 
 def test_a_version_that_fails_its_check_is_not_swapped_in(registry):

@@ -10,12 +10,14 @@ so none is cut off by a swap.
 
 The workers share a folder and agree through files in it (``shared.py``):
 
-* one worker holds ``leader.lock`` (flock; another takes over if it dies) and polls
-  the registry; when the alias points at a new version it writes ``target.json``
-  (``leader.py``);
+* one process holds ``leader.lock`` and polls the registry: the watcher the launcher
+  starts beside the workers (``watcher.py``), or, if it dies, a worker (flock: another
+  takes over if that one dies too). When the alias points at a new version it writes
+  ``target.json`` (``leader.py``); the watcher downloads and checks the version first
+  and names the folder, so no worker imports MLflow to follow;
 * every worker loads the target, checks it names the textbook flowers right and
-  reports its own version (``loading.py``), and leaves ``ready/<v>/<pid>`` (or
-  ``failed/<v>/<pid>``);
+  reports its own version (``loading.py``, with numpy alone when the version has a
+  linear scorer), and leaves ``ready/<v>/<pid>`` (or ``failed/<v>/<pid>``);
 * when every worker is ready the leader writes ``active.json``; each worker looks
   at that file at the start of each request and swaps before serving it
   (``follower.py``). So once one answer carries the new version, every request

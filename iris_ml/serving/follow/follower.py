@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from iris_ml.contract import MODEL_VERSION_KEY
-from iris_ml.serving.follow.leader import Leader
-from iris_ml.serving.follow.loading import Loaded, Wrap, load_version, reason
-from iris_ml.serving.follow.shared import SharedFolder
+from iris_ml.serving.follow.leader import Leader, SayOnce
+from iris_ml.serving.follow.loading import Loaded, load_version, reason
+from iris_ml.serving.follow.shared import Record, SharedFolder
 from iris_ml.serving.handoff import FollowConfig
+from iris_ml.serving.lazy_app import LazyMlflowApp
+from iris_ml.serving.served import Serve
 
 _log = logging.getLogger("iris_ml.serving.follow")
 
@@ -23,16 +25,16 @@ _log = logging.getLogger("iris_ml.serving.follow")
 class ChampionFollower:
     """Serves the current version; a background thread prepares the next and swaps it in."""
 
-    def __init__(self, config: FollowConfig, first: Loaded, wrap: Wrap | None = None) -> None:
+    def __init__(self, config: FollowConfig, first: Loaded, serve: Serve) -> None:
         self.config = config
-        self.wrap = wrap
+        self.serve = serve
         self.folder = SharedFolder(config.state_dir)
+        self._say_once = SayOnce()
         self.leader = Leader(config, self.folder, self._say_once)
         self.current = first
         self._prepared: dict[str, Loaded] = {}
         self._failed_here: set[str] = set()
         self._active_stamp: tuple[int, int] = (0, 0)  # (inode, mtime) of active.json seen
-        self._last_error = ""
         self.worker_id = os.getpid()  # names this worker's ready/failed markers
 
     # -- the request path: a stat, and a swap when active.json changed ------------------
@@ -45,6 +47,11 @@ class ChampionFollower:
         """The version to answer this request with (swapped first if one was activated)."""
         self._swap_if_activated()
         return self.current
+
+    async def ready(self, path: str, seconds: float) -> bool:
+        """Whether the served version's app answers ``path`` within ``seconds`` (lazy_app.py)."""
+        app = self.serving().app
+        return not isinstance(app, LazyMlflowApp) or await app.ready(path, seconds)
 
     def _swap_if_activated(self) -> None:
         try:
@@ -126,11 +133,12 @@ class ChampionFollower:
             if record is target:  # e.g. the alias moved back to what this worker serves
                 self.folder.mark_ready(version, self.worker_id)
         elif version not in self._prepared and version not in self._failed_here:
-            self._load_and_report(version, str(record["source"]))
+            self._load_and_report(version, record)
 
-    def _load_and_report(self, version: str, source: str) -> None:
+    def _load_and_report(self, version: str, record: Record) -> None:
         try:
-            loaded = load_version(self.config.model_name, version, source, wrap=self.wrap)
+            path = local_folder(self.config.model_name, record)
+            loaded = load_version(version, path, self.serve)
         except Exception as exc:
             self._failed_here.add(version)
             why = reason(exc)
@@ -140,13 +148,8 @@ class ChampionFollower:
         self._prepared[version] = loaded
         self.folder.mark_ready(version, self.worker_id)
 
-    def _say_once(self, message: str) -> None:
-        if message != self._last_error:
-            self._last_error = message
-            _log.warning(message)
 
-
-def _configure_logging() -> None:
+def configure_logging() -> None:
     if not _log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s follow[%(process)d] %(message)s"))
@@ -155,27 +158,30 @@ def _configure_logging() -> None:
         _log.propagate = False
 
 
-def create_follower(wrap: Wrap | None = None) -> ChampionFollower:
-    """One worker's follower, started (the serving app's factory calls this in each worker)."""
-    from iris_ml.registry.versions import registered_version
+def local_folder(model_name: str, record: Record) -> str:
+    """The version's folder: downloaded by the watcher (``watcher.py``), else here."""
+    if path := record.get("path"):
+        return str(path)
+    from iris_ml.registry.download import download_model
 
-    _configure_logging()
+    return download_model(model_name, str(record["version"]), str(record["source"]))
+
+
+def create_follower(serve: Serve) -> ChampionFollower:
+    """One worker's follower, started (the serving app's factory calls this in each worker)."""
+    configure_logging()
     config = FollowConfig.from_env()
     folder = SharedFolder(config.state_dir)
     active = folder.read(folder.active)
     if active and str(active["version"]) != config.version:
         # A worker (re)started after a swap: start on what the others serve.
-        version = str(active["version"])
-        found = registered_version(config.model_name, version)
-        source = str(found.source) if found else str(active["source"])
-        first = load_version(config.model_name, version, source, check=False, wrap=wrap)
+        version, path = str(active["version"]), local_folder(config.model_name, active)
     else:
-        # Not checked: at start the server serves what the alias names, as MLflow's does.
-        first = load_version(
-            config.model_name, config.version, config.source, config.local_path,
-            check=False, wrap=wrap,
-        )  # fmt: skip
-    follower = ChampionFollower(config, first, wrap)
+        version, path = config.version, config.local_path
+    # Not checked: at start the server serves what the alias names, as MLflow's does; a
+    # restarted worker serves what the others checked.
+    first = load_version(version, path, serve, check=False)
+    follower = ChampionFollower(config, first, serve)
     with contextlib.suppress(FileExistsError):
         Path(config.state_dir).mkdir(parents=True)
     follower.start()

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any
 
 from iris_ml.serving.follow.shared import SharedFolder
 from iris_ml.serving.handoff import FollowConfig
@@ -14,17 +14,39 @@ from iris_ml.serving.handoff import FollowConfig
 _log = logging.getLogger("iris_ml.serving.follow")
 
 
+class SayOnce:
+    """Log a warning once until it changes (a registry down for an hour is one line)."""
+
+    def __init__(self) -> None:
+        self._last = ""
+
+    def __call__(self, message: str) -> None:
+        if message != self._last:
+            self._last = message
+            _log.warning(message)
+
+
+# (version, source) -> what the target record adds (its downloaded "path"); raises if unfit
+Prepare = Callable[[str, str], dict[str, Any]]
+
+
 class Leader:
     """Leadership (a lock another worker takes over if this one dies), the registry poll and
     the activation; every worker has one, only the lock holder acts."""
 
     def __init__(
-        self, config: FollowConfig, folder: SharedFolder, say_once: Callable[[str], None]
+        self,
+        config: FollowConfig,
+        folder: SharedFolder,
+        say_once: Callable[[str], None],
+        prepare: Prepare | None = None,
+        lock: IO[str] | None = None,
     ) -> None:
         self.config = config
         self.folder = folder
         self.say_once = say_once
-        self._lock: IO[str] | None = None
+        self.prepare = prepare
+        self._lock = lock
         self._last_poll = 0.0
         self._target_since: dict[str, float] = {}
 
@@ -82,9 +104,17 @@ class Leader:
         if str(rejected.get("version")) == version or (target and target["version"] == version):
             return
         _log.info("'%s' now points at version %s: loading it", self.config.alias, version)
+        record: dict[str, Any] = {"version": version, "source": source}
+        if self.prepare is not None:
+            from iris_ml.serving.follow.loading import reason
+
+            try:
+                record |= self.prepare(version, source)
+            except Exception as exc:  # never offered to the workers
+                return self._reject(version, reason(exc))
         folder.forget_ready(version)
         self._target_since[version] = time.monotonic()
-        folder.write(folder.target, {"version": version, "source": source})
+        folder.write(folder.target, record)
 
     def activate_when_ready(self) -> None:
         folder = self.folder
@@ -93,16 +123,18 @@ class Leader:
             return
         version = str(target["version"])
         if (failure := folder.first_failure(version)) is not None:
-            folder.write(folder.rejected, {"version": version, "reason": failure})
-            folder.target.unlink(missing_ok=True)
-            _log.warning(
-                "version %s is not served (%s); version %s keeps serving",
-                version, failure, self.active_version(),
-            )  # fmt: skip
-            return
+            return self._reject(version, failure)
         ready = folder.ready_workers(version)
         waited = time.monotonic() - self._target_since.setdefault(version, time.monotonic())
         if ready >= self.config.workers or (ready and waited > self.config.swap_timeout):
-            folder.write(folder.active, {"version": version, "source": str(target["source"])})
+            folder.write(folder.active, target)
             folder.target.unlink(missing_ok=True)
             _log.info("all workers ready: version %s is active", version)
+
+    def _reject(self, version: str, failure: str) -> None:
+        self.folder.write(self.folder.rejected, {"version": version, "reason": failure})
+        self.folder.target.unlink(missing_ok=True)
+        _log.warning(
+            "version %s is not served (%s); version %s keeps serving",
+            version, failure, self.active_version(),
+        )  # fmt: skip

@@ -1,15 +1,18 @@
-"""Load one registered version into MLflow's scoring app, and check it as a client would."""
+"""Load one version as a worker serves it, and check it as a client would."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
+import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from iris_ml.contract import FEATURE_NAMES, MODEL_VERSION_KEY, SPECIES_KEY, TEXTBOOK_FLOWERS
-from iris_ml.registry.download import download_model
+from iris_ml.serving.lazy_app import LazyMlflowApp
+from iris_ml.serving.served import Serve
 
 
 class CheckFailed(Exception):
@@ -19,34 +22,29 @@ class CheckFailed(Exception):
 @dataclass(frozen=True)
 class Loaded:
     version: str
-    app: Any  # MLflow's FastAPI scoring app for this version
-    model: Any = None  # what that app serves (the wrapped model)
+    app: Any  # MLflow's FastAPI scoring app for this version (or a LazyMlflowApp of it)
+    model: Any = None  # what that app serves (the observed model)
 
 
-Wrap = Callable[[Any, str], Any]  # (loaded pyfunc model, version) -> what MLflow's app serves
-
-
-def load_version(
-    model_name: str,
-    version: str,
-    source: str,
-    local_path: str | None = None,
-    check: bool = True,
-    wrap: Wrap | None = None,
-) -> Loaded:
-    """Download (cached), load, wrap in MLflow's scoring app, and check one version."""
-    import mlflow.pyfunc
-    from mlflow.pyfunc import scoring_server
-
-    path = local_path or download_model(model_name, version, source)
-    model = mlflow.pyfunc.load_model(path, model_config={MODEL_VERSION_KEY: version})
-    served = wrap(model, version) if wrap else model
-    app = scoring_server.init(served)
+def load_version(version: str, path: str, serve: Serve, check: bool = True) -> Loaded:
+    """Load one version's downloaded folder as this worker serves it, and check it."""
+    model, app = serve(path, version)
     if check:
-        # Its own thread and loop: uvicorn calls the factory inside its running loop.
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, check_app(app, version)).result()
-    return Loaded(version, app, served)
+        if isinstance(app, LazyMlflowApp):
+            check_answer(model.score_plain(textbook_matrix()), version)  # the numpy route
+        else:
+            check_in_thread(app, version)
+    return Loaded(version, app, model)
+
+
+def check_in_thread(app: Any, version: str) -> None:
+    """``check_app`` in its own thread and loop: uvicorn calls the factory inside its loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, check_app(app, version)).result()
+
+
+def textbook_matrix() -> np.ndarray:
+    return np.array([values for values, _ in TEXTBOOK_FLOWERS], dtype=np.float64)
 
 
 async def check_app(app: Any, version: str) -> None:
@@ -64,7 +62,14 @@ async def check_app(app: Any, version: str) -> None:
         response = await client.post("/invocations", json=body, timeout=60)
     if response.status_code != 200:
         raise CheckFailed(f"the textbook flowers got HTTP {response.status_code}")
-    answers = response.json().get("predictions", [])
+    check_answer(response.content, version)
+
+
+def check_answer(answer: bytes | None, version: str) -> None:
+    """Raise CheckFailed unless ``answer`` names the textbook flowers and reports ``version``."""
+    if answer is None:
+        raise CheckFailed("the textbook flowers were not scored")
+    answers = json.loads(answer).get("predictions", [])
     named = [a.get(SPECIES_KEY) for a in answers]
     expected = [species for _, species in TEXTBOOK_FLOWERS]
     if named != expected:

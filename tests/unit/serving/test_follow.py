@@ -16,8 +16,9 @@ import pytest
 
 from iris_ml.serving.follow import follower
 from iris_ml.serving.follow.follower import ChampionFollower
+from iris_ml.serving.follow.leader import Leader, SayOnce
 from iris_ml.serving.follow.loading import CheckFailed, Loaded
-from iris_ml.serving.follow.shared import write_json
+from iris_ml.serving.follow.shared import SharedFolder, write_json
 from iris_ml.serving.handoff import FollowConfig
 
 
@@ -65,15 +66,18 @@ def registry(monkeypatch):
 @pytest.fixture
 def loads(monkeypatch):
     """Versions named in ``loads.broken`` fail their check; every load is counted."""
-    state = SimpleNamespace(broken=set(), count=0)
+    state = SimpleNamespace(broken=set(), count=0, paths=[])
 
-    def load_version(model_name, version, source, local_path=None, check=True, wrap=None):
+    def load_version(version, path, serve, check=True):
+        state.paths.append(path)
         state.count += 1
         if version in state.broken:
             raise CheckFailed("the textbook flowers were named ['setosa', 'virginica']")
         return Loaded(version, version_app(version))
 
     monkeypatch.setattr(follower, "load_version", load_version)
+    downloaded = lambda name, version, source: f"/downloaded/{version}"  # noqa: E731
+    monkeypatch.setattr("iris_ml.registry.download.download_model", downloaded)
     return state
 
 
@@ -92,12 +96,16 @@ def two_workers(tmp_path, swap_timeout: float = 120.0) -> list[ChampionFollower]
     )  # fmt: skip
     workers = []
     for worker_id in (os.getpid(), os.getppid()):  # two live pids stand for two workers
-        worker = ChampionFollower(config, Loaded("1", version_app("1")))
+        worker = ChampionFollower(config, Loaded("1", version_app("1")), serve=unused)
         worker.worker_id = worker_id
         (tmp_path / "ready").mkdir(exist_ok=True)
         (tmp_path / "failed").mkdir(exist_ok=True)
         workers.append(worker)
     return workers
+
+
+def unused(path, version):
+    raise AssertionError("the tests load through the faked load_version")
 
 
 def served(workers) -> list[str]:
@@ -269,3 +277,38 @@ def test_only_one_worker_leads(tmp_path, registry, loads, workers):
     leader, other = workers
     assert leader.leader.holds_lock() is True
     assert other.leader.holds_lock() is False
+
+
+def test_a_watcher_offers_the_workers_only_versions_it_downloaded_and_checked(
+    tmp_path, registry, loads, workers
+):
+    config = workers[0].config
+    checked: list[str] = []
+
+    def prepare(version, source):
+        checked.append(version)
+        if version == "3":
+            raise CheckFailed("the textbook flowers were named ['setosa', 'virginica']")
+        return {"path": f"/watched/{version}"}
+
+    folder = SharedFolder(tmp_path)
+    watcher = Leader(config, folder, SayOnce(), prepare, lock=folder.try_lock())
+    assert [w.leader.holds_lock() for w in workers] == [False, False]  # the watcher leads
+
+    registry.version = "2"
+    watcher.poll_registry()
+    for worker in workers:
+        worker.step()
+    assert loads.paths == ["/watched/2", "/watched/2"]  # its download: none of their own
+    watcher.activate_when_ready()
+    assert served(workers) == ["2", "2"]
+
+    registry.version = "3"  # fails the watcher's check: no worker ever loads it
+    watcher.poll_registry()
+    for worker in workers:
+        worker.step()
+    assert checked == ["2", "3"] and loads.count == 2
+    assert not (tmp_path / "target.json").exists()
+    assert workers[1].health()["rejected"]["version"] == "3"
+    assert served(workers) == ["2", "2"]
+    watcher.release()

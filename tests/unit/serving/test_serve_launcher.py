@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 
 import pytest
@@ -124,6 +125,23 @@ def test_zero_workers_means_one_per_core(monkeypatch):
     assert serve.ServeSettings(workers=2).worker_count == 2
     monkeypatch.setattr(serve.os, "cpu_count", lambda: None)
     assert serve.ServeSettings(workers=0).worker_count == 1
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [serve.ServeSettings(), serve.ServeSettings(host="0.0.0.0", port=6003, workers=3, timeout=7)],
+)
+def test_the_command_is_the_one_mlflow_builds(settings, tmp_path, monkeypatch):
+    from mlflow.pyfunc import scoring_server
+
+    monkeypatch.chdir(tmp_path)  # a relative folder becomes the same file URI in both
+    ours, our_env = serve.uvicorn_command(settings, "model")
+    command, env = scoring_server.get_cmd(
+        "model", port=settings.port, host=settings.host, timeout=settings.timeout,
+        nworkers=settings.worker_count,
+    )  # fmt: skip
+    assert [serve.Path(ours[0]).name, *ours[1:]] == shlex.split(command)
+    assert our_env == {k: v for k, v in env.items() if os.environ.get(k) != v}
 
 
 def test_uvicorn_runs_mlflows_app_with_the_same_host_port_workers_and_timeout():
