@@ -36,7 +36,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.bench import REPO, Result, Server, champion_estimator, env, train_champion
+from benchmarks.bench import (
+    PEAK_RSS_KB,
+    REPO,
+    Result,
+    Server,
+    champion_estimator,
+    env,
+    train_champion,
+)
 from benchmarks.soak import group_rss_mb, worker_pids
 from iris_ml.processes import free_port
 
@@ -46,11 +54,9 @@ MODULES = (
 )  # fmt: skip
 # What a worker imports before it answers: the app, then MLflow's scoring server and pyfunc.
 WORKER_IMPORTS = ("iris_ml.serving.app", "mlflow.pyfunc.scoring_server", "mlflow.pyfunc")
-# Peak RSS from the process's own VmHWM: ru_maxrss would carry the parent's over the fork.
-_HWM_KB = "int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
 _MEASURE_IMPORT = (
     "import sys, time; t = time.perf_counter(); __import__(sys.argv[1]); "
-    f"print(time.perf_counter() - t, {_HWM_KB})"
+    f"print(time.perf_counter() - t, {PEAK_RSS_KB})"
 )
 # One process doing a worker's stages in order, each timed, RSS after each (MB).
 _STAGES = """
