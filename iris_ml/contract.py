@@ -16,6 +16,7 @@ from itertools import chain
 from typing import Any
 
 __all__ = [
+    "EXPECTED_HEADER",
     "FEATURES",
     "FEATURE_NAMES",
     "JSON_ROW_KEYS",
@@ -35,19 +36,25 @@ __all__ = [
     "SPECIES_KEY",
     "UNIT",
     "Feature",
+    "HeaderError",
     "RowError",
     "are_valid_rows",
     "boolean_cells",
     "configured_version",
     "describe_value_problem",
     "encoding_problem",
+    "feature_positions",
     "format_row_errors",
     "header_feature",
     "is_safe_request_id",
     "is_valid_row",
     "media_type",
+    "parse_cell",
+    "problems_text",
+    "read_header",
     "row_problems",
     "split_columns_problem",
+    "unclashed_names",
     "validate_records",
     "value_problem",
 ]
@@ -416,3 +423,92 @@ def header_feature(name: str) -> str:
     """
     key = _HEADER_UNIT.sub("", name.strip().casefold())
     return _HEADER_SEPARATORS.sub("_", key.strip())
+
+
+EXPECTED_HEADER = "a comma-separated header naming " + ", ".join(FEATURE_NAMES)
+# Separators people's CSVs use instead of commas, named in the error for a one-column header.
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+
+
+class HeaderError(ValueError):
+    """A CSV header no feature can be read from; the message says why, in one sentence."""
+
+
+def read_header(record: list[str] | None) -> list[str]:
+    """A CSV's first record as its column names: a UTF-8 byte-order mark before the first
+    (Excel's "CSV UTF-8") dropped; HeaderError when the file is empty or binary."""
+    header = [record[0].removeprefix("\ufeff"), *record[1:]] if record else []
+    if not header or not any(name.strip() for name in header):
+        raise HeaderError(f"the file is empty: expected {EXPECTED_HEADER}")
+    if any("\x00" in name for name in header):
+        raise HeaderError(
+            "the header holds NUL bytes: the file looks binary or UTF-16, not UTF-8 CSV text"
+        )
+    return header
+
+
+def feature_positions(header: list[str]) -> list[int]:
+    """Where each feature is in a CSV header (``FEATURE_NAMES`` order), as every reader finds it.
+
+    Names match as ``header_feature`` reads them; extra columns are allowed. Raises
+    HeaderError for a feature named twice or one missing.
+    """
+    found: dict[str, list[int]] = {}
+    for position, name in enumerate(header):
+        found.setdefault(header_feature(name), []).append(position)
+    twice = [
+        f"{n} (columns {', '.join(str(p + 1) for p in found[n])})"
+        for n in FEATURE_NAMES
+        if len(found.get(n, ())) > 1
+    ]
+    if twice:
+        raise HeaderError(f"the header names {'; '.join(twice)} more than once: keep one of each")
+    missing = [name for name in FEATURE_NAMES if name not in found]
+    if missing:
+        raise HeaderError(_missing_columns_message(header, missing))
+    return [found[name][0] for name in FEATURE_NAMES]
+
+
+def _missing_columns_message(header: list[str], missing: list[str]) -> str:
+    has = ", ".join(f'"{name}"' for name in header)
+    if len(header) == 1:
+        for separator, plural in _OTHER_SEPARATORS.items():
+            if separator in header[0]:
+                return (
+                    f"the header is one column, {has}: the file looks separated by {plural}; "
+                    f"expected {EXPECTED_HEADER}"
+                )
+    return f"the header lacks {', '.join(missing)}; it has {has}. Expected {EXPECTED_HEADER}"
+
+
+def parse_cell(text: str | None) -> object:
+    """A CSV feature cell: a float when the text is a plain number, None when empty, else the text.
+
+    ``float()`` also reads ``1_000`` as 1000; a person who typed that did not write a
+    measurement, so underscores keep the cell as text (and the contract refuses it).
+    """
+    if text is None:
+        return None
+    if "_" not in text:
+        try:
+            return float(text)  # float() ignores surrounding whitespace itself
+        except ValueError:
+            pass
+    return None if text.strip() == "" else text
+
+
+def unclashed_names(taken: Iterable[str], names: Sequence[str]) -> list[str]:
+    """``names`` for answer columns, each given ``_scored`` while an input column has it."""
+    used = set(taken)
+    unclashed = []
+    for name in names:
+        while name in used:
+            name += "_scored"
+        used.add(name)
+        unclashed.append(name)
+    return unclashed
+
+
+def problems_text(problems: Sequence[tuple[str | None, str]]) -> str:
+    """One row's problems as its ``error``/``problem`` cell says them: ``column: why; ...``."""
+    return "; ".join(f"{column}: {why}" if column else why for column, why in problems)

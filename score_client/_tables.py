@@ -17,18 +17,24 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, TextIO
 
 from iris_ml.contract import (
+    EXPECTED_HEADER,
     FEATURE_NAMES,
     MISSING,
     MODEL_VERSION_KEY,
     PROBABILITIES_KEY,
     SPECIES,
     SPECIES_KEY,
+    HeaderError,
     RowError,
     are_valid_rows,
     encoding_problem,
-    header_feature,
+    feature_positions,
     is_valid_row,
+    parse_cell,
+    problems_text,
+    read_header,
     row_problems,
+    unclashed_names,
 )
 from score_client._exceptions import TableError
 
@@ -40,9 +46,6 @@ _EMPTY_RESULT = ("",) * len(RESULT_COLUMNS)
 _PROBABILITY_COLUMNS = slice(1, 1 + len(SPECIES))  # within RESULT_COLUMNS
 # Characters that make a spreadsheet treat a cell as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# Separators people's CSVs use instead of commas, named in the error for a one-column header.
-_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
-_EXPECTED_HEADER = "a comma-separated header naming " + ", ".join(FEATURE_NAMES)
 # on_progress(rows scored so far, rows in the input or None while a CSV is still being read)
 Progress = Callable[[int, "int | None"], None]
 # on_rows(output columns, the next rows in input order that are final): lets a caller write
@@ -107,18 +110,7 @@ class ScoredTable:
         return self.cells[row][self.columns.index(column)]
 
 
-def parse_number(text: str) -> object:
-    """A feature cell: a float when the text is a plain number, None when empty, else the text.
-
-    ``float()`` also reads ``1_000`` as 1000; a person who typed that did not write a
-    measurement, so underscores keep the cell as text (and the contract refuses it).
-    """
-    if "_" not in text:
-        try:
-            return float(text)  # float() ignores surrounding whitespace itself
-        except ValueError:
-            pass
-    return None if text.strip() == "" else text
+parse_number = parse_cell  # the contract's rule, under the name this module has used
 
 
 def _feature_values(cells: list[str], positions: Sequence[int]) -> list[object]:
@@ -180,9 +172,7 @@ def score_csv(
         client, header, rows(), stop_at_first_error, on_progress, on_rows, tuple(positions)
     )
     if not table.cells:
-        raise TableError(
-            f"the CSV has a header but no rows: expected rows under {_EXPECTED_HEADER}"
-        )
+        raise TableError(f"the CSV has a header but no rows: expected rows under {EXPECTED_HEADER}")
     return table
 
 
@@ -199,46 +189,18 @@ def _records(reader: Any) -> Iterator[list[str]]:
 
 
 def _read_header(reader: Any) -> list[str]:
-    header = next(_records(reader), None)
-    if header:
-        header[0] = header[0].removeprefix("\ufeff")  # Excel's "CSV UTF-8" byte-order mark
-    if not header or not any(name.strip() for name in header):
-        raise TableError(f"the file is empty: expected {_EXPECTED_HEADER}")
-    if any("\x00" in name for name in header):
-        raise TableError(
-            "the header holds NUL bytes: the file looks binary or UTF-16, not UTF-8 CSV text"
-        )
-    return header
+    try:
+        return read_header(next(_records(reader), None))
+    except HeaderError as exc:
+        raise TableError(str(exc)) from None
 
 
 def _feature_positions(header: list[str]) -> list[int]:
-    """Where each feature is in the header, matched as ``contract.header_feature`` reads names."""
-    found: dict[str, list[int]] = {}
-    for position, name in enumerate(header):
-        found.setdefault(header_feature(name), []).append(position)
-    twice = [
-        f"{n} (columns {', '.join(str(p + 1) for p in found[n])})"
-        for n in FEATURE_NAMES
-        if len(found.get(n, ())) > 1
-    ]
-    if twice:
-        raise TableError(f"the header names {'; '.join(twice)} more than once: keep one of each")
-    missing = [name for name in FEATURE_NAMES if name not in found]
-    if missing:
-        raise TableError(_missing_columns_message(header, missing))
-    return [found[name][0] for name in FEATURE_NAMES]
-
-
-def _missing_columns_message(header: list[str], missing: list[str]) -> str:
-    has = ", ".join(f'"{name}"' for name in header)
-    if len(header) == 1:
-        for separator, plural in _OTHER_SEPARATORS.items():
-            if separator in header[0]:
-                return (
-                    f"the header is one column, {has}: the file looks separated by {plural}; "
-                    f"expected {_EXPECTED_HEADER}"
-                )
-    return f"the header lacks {', '.join(missing)}; it has {has}. Expected {_EXPECTED_HEADER}"
+    """Where each feature is in the header (``contract.feature_positions``), or TableError."""
+    try:
+        return feature_positions(header)
+    except HeaderError as exc:
+        raise TableError(str(exc)) from None
 
 
 def score_records(
@@ -272,14 +234,7 @@ def score_records(
 
 def answer_names(input_columns: Sequence[str]) -> list[str]:
     """RESULT_COLUMNS, each renamed with ``_scored`` while the input already uses its name."""
-    taken = set(input_columns)
-    names = []
-    for name in RESULT_COLUMNS:
-        while name in taken:
-            name += "_scored"
-        taken.add(name)
-        names.append(name)
-    return names
+    return unclashed_names(input_columns, RESULT_COLUMNS)
 
 
 def _score_rows(
@@ -354,8 +309,7 @@ class TableScoring:
             problems = _problems(row_values)
             if problems:
                 self.errors.extend(RowError(index, c, p, line) for c, p in problems)
-                text = "; ".join(f"{c}: {p}" if c else p for c, p in problems)
-                self.cells[index].extend([*_EMPTY_RESULT[:-1], text])
+                self.cells[index].extend([*_EMPTY_RESULT[:-1], problems_text(problems)])
             else:
                 block.append(list(map(float, row_values)))  # type: ignore[arg-type]
                 sent.append(index)
