@@ -34,6 +34,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "champion": Subcommand(
         "iris_ml.registry.champion", "show | history | set | rollback the champion alias"
     ),
+    "batch": Subcommand(
+        "iris_ml.cli.batch", "score a CSV or Parquet input too big for one request, on Spark"
+    ),
     "monitor": Subcommand(
         "iris_ml.monitoring.monitor", "drift of the payload log against the training data"
     ),

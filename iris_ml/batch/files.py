@@ -1,0 +1,110 @@
+"""The files of a batch job's input, and the one header a CSV input shares (driver side).
+
+An input is a file, a folder (its ``*.csv`` or ``*.parquet`` files) or a glob. CSV
+headers are read here, with the rules score-client applies (``contract.read_header``
+and ``feature_positions``), so a bad file is refused in one sentence before Spark starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from iris_ml.contract import HeaderError, encoding_problem, feature_positions, read_header
+
+CSV, PARQUET = "csv", "parquet"
+_FORMATS = {".csv": CSV, ".parquet": PARQUET, ".pq": PARQUET}
+
+
+class BatchError(Exception):
+    """Why a batch job cannot run, in one sentence for its user (the root of this package's)."""
+
+
+class InputError(BatchError, ValueError):
+    """An input the job cannot read; the message names the file and says why."""
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    files: tuple[Path, ...]
+    format: str  # CSV or PARQUET
+    header: tuple[str, ...] = ()  # a CSV input's column names (every file has the same)
+    positions: tuple[int, ...] = ()  # where each feature is in it
+
+    def digest(self) -> str:
+        """sha256 over every file's name and bytes, in order: which data a run scored."""
+        total = hashlib.sha256()
+        for path in self.files:
+            total.update(path.name.encode() + b"\0")
+            with path.open("rb") as stream:
+                for block in iter(lambda: stream.read(1 << 20), b""):
+                    total.update(block)
+        return total.hexdigest()
+
+
+def find_input(spec: str) -> BatchInput:
+    """The files ``spec`` names, of one format, with a CSV input's shared header checked."""
+    files = _files(spec)
+    formats = {_FORMATS.get(p.suffix.lower()) for p in files}
+    if None in formats or len(formats) != 1:
+        raise InputError(f"{spec}: give CSV (.csv) or Parquet (.parquet) files, one kind at a time")
+    kind = formats.pop()
+    if kind == PARQUET:
+        return BatchInput(files, PARQUET)
+    headers = {path: csv_header(path) for path in files}
+    first = files[0]
+    for path, header in headers.items():
+        if header != headers[first]:
+            raise InputError(
+                f"{path.name}: its header differs from {first.name}'s; score files with"
+                " different columns in separate jobs"
+            )
+    header = headers[first]
+    try:
+        positions = feature_positions(list(header))
+    except HeaderError as exc:
+        raise InputError(f"{first.name}: {exc}") from None
+    return BatchInput(files, CSV, header, tuple(positions))
+
+
+def _files(spec: str) -> tuple[Path, ...]:
+    path = Path(spec)
+    if path.is_dir():
+        found = sorted(
+            p
+            for p in path.iterdir()
+            if p.suffix.lower() in _FORMATS and not p.name.startswith((".", "_"))
+        )
+        if not found:
+            raise InputError(f"{spec}: a folder with no .csv or .parquet files")
+        return tuple(found)
+    if path.is_file():
+        return (path,)
+    matched = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file())
+    if not matched:
+        raise InputError(f"{spec}: no such file, folder or glob match")
+    return tuple(matched)
+
+
+def csv_header(path: Path) -> tuple[str, ...]:
+    """A CSV file's column names, read as score-client reads them; InputError if it cannot be."""
+    with path.open("rb") as raw:
+        head = raw.read(1 << 16)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not a character cut at the block's end
+            raise InputError(
+                f"{path.name}: {encoding_problem(head[:2], head[exc.start])}"
+            ) from None
+    try:
+        with path.open(encoding="utf-8", newline="") as stream:
+            record = next(csv.reader(stream), None)
+        return tuple(read_header(record))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name}: the header cannot be read as CSV ({exc})") from None
+    except HeaderError as exc:
+        raise InputError(f"{path.name}: {exc}") from None

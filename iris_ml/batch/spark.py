@@ -1,0 +1,203 @@
+"""The Spark side of ``iris-ml batch``: a session with sensible defaults, and the job's plan.
+
+The cells go through Spark as strings and come back as they were read; only answer
+columns are added. Scoring is ``mapInPandas`` over ``scoring.score_cells`` (the contract's
+own parsing and messages, the version's own probabilities), not ``mlflow.pyfunc.spark_udf``:
+a pyfunc UDF gets one column of answers per row and has no way to pass the row's cells
+through unchanged or to say, per row, which column was refused and why; a refused row
+would fail the whole task instead. The model's folder reaches every executor with
+``SparkContext.addFile``.
+
+Row numbers: a multi-line CSV is never split (Spark reads each such file as one
+partition), and the job packs no two files into one partition, so the low 33 bits of
+``monotonically_increasing_id`` count the rows within their file (Spark documents the
+id as the partition id in the upper 31 bits, the record number in the lower 33).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from iris_ml.batch.files import CSV, BatchInput
+from iris_ml.batch.scoring import ANSWER_COLUMNS, PROBABILITY_COLUMNS, BatchModel, score_cells
+from iris_ml.contract import unclashed_names
+
+FILE_COLUMN, ROW_COLUMN = "input_file", "input_row"
+OVERFLOW = "_overflow"  # why the reader could not take a row whole (None: it could)
+_RECORD_BITS = (1 << 33) - 1
+_HUGE = str(1 << 40)  # bytes: no file is split, and none shares a partition with another
+# Spark's CSV options, both ways: RFC 4180 quoting, cells kept with their spaces.
+_CSV_OPTIONS = {"quote": '"', "escape": '"', "multiLine": "true", "encoding": "UTF-8"}
+_CSV_WRITE = {
+    "header": "true", "quote": '"', "escape": '"', "lineSep": "\n", "emptyValue": "",
+    "ignoreLeadingWhiteSpace": "false", "ignoreTrailingWhiteSpace": "false",
+}  # fmt: skip
+_QUIET_LOG4J = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
+"""
+# What the JVM says at every start whatever log4j is told: Spark 4 loads an incubator
+# module, and PySpark's gateway announces the shell's log level.
+_JVM_NOISE = (
+    b"WARNING: Using incubator modules",
+    b'Setting default log level to "',
+    b"To adjust logging level use sc.setLogLevel(",
+)
+
+
+def session(master: str, progress: bool) -> Any:
+    """A SparkSession: the workers run this interpreter, Arrow on, the JVM quiet but for errors."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if "SPARK_CONF_DIR" not in os.environ:  # Spark's own place for log4j2.properties
+        conf_dir = Path(tempfile.mkdtemp(prefix="iris-ml-spark-conf-"))
+        atexit.register(shutil.rmtree, conf_dir, ignore_errors=True)
+        (conf_dir / "log4j2.properties").write_text(_QUIET_LOG4J)
+        os.environ["SPARK_CONF_DIR"] = str(conf_dir)
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("iris-ml batch")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.files.maxPartitionBytes", _HUGE)
+        .config("spark.sql.files.openCostInBytes", _HUGE)
+        .config("spark.ui.showConsoleProgress", "true" if progress else "false")
+        .config("spark.ui.enabled", "false")  # nothing listens on a port it was not asked to
+    )
+    with _jvm_stderr_filtered():  # the JVM inherits the filtered stderr for its life
+        spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+@contextlib.contextmanager
+def _jvm_stderr_filtered() -> Iterator[None]:
+    """Hand processes started inside a pipe for stderr that drops _JVM_NOISE, then relays."""
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    saved = os.dup(2)
+    threading.Thread(target=_relay, args=(read_end, saved), daemon=True).start()
+    os.dup2(write_end, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the relay writes to ``saved``, the real stderr, from now on
+        os.close(write_end)  # the JVM keeps its own copy: the relay runs as long as it does
+
+
+def _relay(read_end: int, stderr: int) -> None:
+    with os.fdopen(read_end, "rb") as lines, os.fdopen(stderr, "wb", buffering=0) as sink:
+        for line in lines:
+            if not line.startswith(_JVM_NOISE):
+                sink.write(line)
+
+
+def read_input(spark: Any, batch: BatchInput) -> tuple[Any, list[str]]:
+    """The input as a DataFrame of its cells (CSV: all strings), with file and row added."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    paths = [str(p.resolve()) for p in batch.files]
+    if batch.format == CSV:
+        # Positional names: the file's own may repeat, be empty or hold any character. One
+        # more column catches a row with more fields than the header (an unquoted comma).
+        inner = [f"_c{i}" for i in range(len(batch.header))]
+        schema = StructType([StructField(n, StringType()) for n in [*inner, OVERFLOW]])
+        frame = spark.read.options(**_CSV_OPTIONS, header="true").schema(schema).csv(paths)
+        # A CSV has no nulls: an empty cell, or one a short row lacks, is the empty text.
+        frame = frame.select(
+            *(F.coalesce(F.col(c), F.lit("")).alias(c) for c in inner),
+            F.when(F.col(OVERFLOW).isNotNull(), F.lit(_too_many_fields(len(inner)))).alias(
+                OVERFLOW
+            ),
+        )
+        names = list(batch.header)
+    else:
+        frame = spark.read.parquet(*paths)
+        names = frame.columns
+        inner = [f"_c{i}" for i in range(len(names))]
+        frame = frame.toDF(*inner).withColumn(OVERFLOW, F.lit(None).cast(StringType()))
+    frame = frame.withColumn(FILE_COLUMN, F.input_file_name()).withColumn(
+        ROW_COLUMN, (F.monotonically_increasing_id().bitwiseAND(_RECORD_BITS) + 1)
+    )
+    return frame, names
+
+
+def _too_many_fields(width: int) -> str:
+    return (
+        f"more fields than the header's {width} (an unquoted comma?); "
+        f"the fields after the {width}th are not in the output"
+    )
+
+
+def scored(frame: Any, features: list[str], model_dir: str, version: str) -> Any:
+    """The frame with the answer columns, scored in the executors by ``score_cells``."""
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    answer_types = {name: DoubleType() if name in PROBABILITY_COLUMNS else StringType()
+                    for name in ANSWER_COLUMNS}  # fmt: skip
+    answer_fields = [StructField(f"_a{i}", answer_types[n]) for i, n in enumerate(ANSWER_COLUMNS)]
+    strings = {f.name for f in frame.schema.fields if isinstance(f.dataType, StringType)}
+    hidden = features  # a CSV's cells: strings already
+    if not strings.issuperset(features):  # Parquet's typed columns, read as their text
+        hidden = [f"_f{i}" for i in range(len(features))]
+        casts = (f"CAST(`{c}` AS STRING) AS `{h}`" for c, h in zip(features, hidden, strict=True))
+        frame = frame.selectExpr("*", *casts)
+    extra = [OVERFLOW] + ([] if hidden is features else hidden)
+
+    def score(batches: Iterator[Any]) -> Iterator[Any]:
+        model = _model(model_dir, version)
+        for batch in batches:
+            unreadable = batch[OVERFLOW].tolist()
+            answers = score_cells([batch[h].tolist() for h in hidden], model, unreadable)
+            answers.columns = [f"_a{i}" for i in range(len(ANSWER_COLUMNS))]
+            out = batch.drop(columns=extra).reset_index(drop=True)
+            yield out.join(answers)
+
+    kept = [f for f in frame.schema.fields if f.name not in extra]
+    return frame.mapInPandas(score, StructType([*kept, *answer_fields]))
+
+
+def write_output(frame: Any, output: str, kind: str, overwrite: bool) -> None:
+    writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
+    if kind == CSV:
+        writer.options(**_CSV_WRITE).csv(output)
+    else:
+        writer.parquet(output)
+
+
+def output_names(names: list[str]) -> list[str]:
+    """The input's names, then file, row and the answers, each renamed if the input has it."""
+    return [*names, *unclashed_names(names, [FILE_COLUMN, ROW_COLUMN, *ANSWER_COLUMNS])]
+
+
+_LOADED: dict[tuple[str, str], BatchModel] = {}
+
+
+def _model(model_dir: str, version: str) -> BatchModel:
+    """The version's scorer in this Python worker, loaded once (the folder from addFile)."""
+    key = (model_dir, version)
+    if key not in _LOADED:
+        from pyspark import SparkFiles
+
+        from iris_ml.batch.model import batch_model
+
+        local = Path(SparkFiles.get(Path(model_dir).name))
+        _LOADED[key] = batch_model(local if local.exists() else Path(model_dir), version)
+    return _LOADED[key]

@@ -1,0 +1,173 @@
+"""`iris-ml batch` on real Spark: a CSV with tricky cells and bad rows comes back exact.
+
+One registry for the module (`mlflow run`), then the command as a user runs it, in local
+mode, writing CSV and Parquet. Every input cell is compared with what Python's csv module
+reads from the input; every good row's species with the champion's own answer; every bad
+row's problem with the contract's words.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+from mlflow.tracking import MlflowClient
+
+from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
+from tests import procs
+
+NO_JAVA = not shutil.which("java") and not os.environ.get("JAVA_HOME")
+pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.skipif(
+    NO_JAVA, reason="Spark needs Java: none on PATH and no JAVA_HOME (.ci/run installs it)"
+)]  # fmt: skip
+ROWS = 3000
+HEADER = ["ID", "Petal Width", "comment", "sepal_length", "SEPAL WIDTH", "petal length (cm)"]
+FEATURE_AT = {"sepal_length": 3, "sepal_width": 4, "petal_length": 5, "petal_width": 1}
+TRICKY = ["=SUM(A1)", "a, quoted", 'say "hi"', "two\nlines", "", "  spaced  ", "-0", "1e3", "00123"]
+BAD = {  # a bad cell in petal width, and what the problem column must say
+    "abc": "petal_width: expected a number in cm, got 'abc'",
+    "": "petal_width: value is missing (null)",
+    "-1": "petal_width: must be greater than 0 cm, got -1",
+    "1e3": "petal_width: must be at most 10 cm, got 1000",
+    "nan": "petal_width: value is NaN",
+}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    root = tmp_path_factory.mktemp("batch")
+    uri = f"sqlite:///{root}/mlflow.db"
+    trained = procs.mlflow_run(uri, root)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    return root, uri
+
+
+@pytest.fixture(scope="module")
+def tricky_input(registry):
+    """A UTF-8 CSV with a BOM and CRLF line ends; rows as Python's csv reads them; bad rows."""
+    root, _ = registry
+    rows, expected_problems = [], {}
+    for i in range(ROWS):
+        values, _ = TEXTBOOK_FLOWERS[i % 3]
+        cells = [""] * len(HEADER)
+        cells[0], cells[2] = f"{i:05d}", TRICKY[i % len(TRICKY)]
+        for name, value in zip(FEATURE_NAMES, values, strict=True):
+            cells[FEATURE_AT[name]] = f"{value:.2f}"  # "5.10": the text comes back as written
+        if i % 97 == 5:
+            bad = list(BAD)[i % len(BAD)]
+            cells[FEATURE_AT["petal_width"]] = bad
+            expected_problems[i + 1] = BAD[bad]
+        rows.append(cells)
+    path = root / "in.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as stream:
+        csv.writer(stream, lineterminator="\r\n").writerows([HEADER, *rows])
+    return path, rows, expected_problems
+
+
+def batch(registry, *args: str) -> subprocess.CompletedProcess:
+    root, uri = registry
+    return subprocess.run(
+        [sys.executable, "-m", "iris_ml", "batch", *args],
+        env=procs.base_env(uri), cwd=root, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def champion_species(registry, rows) -> list[str]:
+    import mlflow.pyfunc
+    import pandas as pd
+
+    _, uri = registry
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model("models:/iris-classifier@champion")
+    frame = pd.DataFrame(
+        [[float(r[FEATURE_AT[n]]) for n in FEATURE_NAMES] for r in rows],
+        columns=list(FEATURE_NAMES),
+    )
+    return [answer["species"] for answer in model.predict(frame)]
+
+
+def check_output(header, out_rows, tricky_input, registry):
+    _, rows, problems = tricky_input
+    names = [*HEADER, "input_file", "input_row", "species", "proba_setosa", "proba_versicolor",
+             "proba_virginica", "model_version", "problem"]  # fmt: skip
+    assert header == names
+    assert len(out_rows) == ROWS
+    by_row = {int(r[names.index("input_row")]): r for r in out_rows}
+    assert sorted(by_row) == list(range(1, ROWS + 1))  # none dropped, none twice
+    good = [n for n in range(1, ROWS + 1) if n not in problems]
+    expected = dict(zip(good, champion_species(registry, [rows[n - 1] for n in good]), strict=True))
+    for number, row in by_row.items():
+        assert row[: len(HEADER)] == rows[number - 1], number  # every cell exactly as it came
+        if number in problems:
+            assert row[names.index("problem")] == problems[number]
+            assert row[names.index("species")] in ("", None)
+        else:
+            assert row[names.index("species")] == expected[number]
+            assert row[names.index("model_version")] == "1"
+            assert row[names.index("problem")] in ("", None)
+
+
+def test_a_tricky_csv_comes_back_exact_as_csv(registry, tricky_input, tmp_path):
+    path, _, problems = tricky_input
+    result = batch(registry, str(path), str(tmp_path / "out"), "--format", "csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Scored {ROWS - len(problems):,} of {ROWS:,} rows" in result.stdout
+    assert "WARN" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    out_rows = []
+    header = None
+    for part in sorted((tmp_path / "out").glob("part-*.csv")):
+        with part.open(encoding="utf-8", newline="") as stream:
+            header, *found = list(csv.reader(stream))
+            out_rows += found
+    check_output(header, out_rows, tricky_input, registry)
+
+
+def test_a_tricky_csv_comes_back_exact_as_parquet_and_the_run_is_recorded(
+    registry, tricky_input, tmp_path
+):
+    path, _, problems = tricky_input
+    result = batch(registry, str(path), str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pq.read_table(tmp_path / "out")
+    columns = table.column_names
+    out_rows = [
+        [str(v) if isinstance(v, (int, float)) else v for v in row]
+        for row in zip(*(table.column(c).to_pylist() for c in columns), strict=True)
+    ]
+    check_output(columns, out_rows, tricky_input, registry)
+
+    _, uri = registry
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("batch")
+    (run, *_) = client.search_runs([experiment.experiment_id], order_by=["start_time DESC"])
+    assert run.data.metrics["rows"] == ROWS and run.data.metrics["rows_refused"] == len(problems)
+    assert run.data.params["model_version"] == "1"
+    digest = hashlib.sha256(b"in.csv\0" + path.read_bytes()).hexdigest()
+    assert run.data.params["input_digest"] == digest
+
+
+def test_an_input_it_cannot_read_is_one_line_and_nothing_starts(registry, tmp_path):
+    bad = tmp_path / "semi.csv"
+    bad.write_text("sepal_length;sepal_width;petal_length;petal_width\n1;2;3;4\n")
+    result = batch(registry, str(bad), str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        'error: semi.csv: the header is one column, "sepal_length;sepal_width;petal_length;'
+        'petal_width": the file looks separated by semicolons; expected a comma-separated'
+        " header naming sepal_length, sepal_width, petal_length, petal_width"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_existing_output_is_never_overwritten_unasked(registry, tricky_input, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    result = batch(registry, str(tricky_input[0]), str(tmp_path / "out"))
+    assert result.returncode == 2 and "exists" in result.stderr
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
