@@ -35,7 +35,16 @@ def validate_specs(spec_dir: Path = SPEC_DIR, endpoint: str | None = None) -> li
 
 
 def _load_specs(spec_dir: Path) -> tuple[dict[str, Any], list[str]]:
-    from azure.ai.ml import load_job, load_online_deployment, load_online_endpoint
+    from azure.ai.ml import (
+        load_batch_endpoint,
+        load_job,
+        load_online_deployment,
+        load_online_endpoint,
+    )
+
+    # `type: model` deployments (the settings block); the public load_batch_deployment still
+    # reads only the deprecated flat BatchDeployment form.
+    from azure.ai.ml.entities._load_functions import load_model_batch_deployment
     from marshmallow.exceptions import ValidationError
 
     loaded: dict[str, Any] = {}
@@ -44,6 +53,9 @@ def _load_specs(spec_dir: Path) -> tuple[dict[str, Any], list[str]]:
         ("endpoint.yml", load_online_endpoint),
         ("deployment.yml", load_online_deployment),
         ("train-job.yml", load_job),
+        ("batch-endpoint.yml", load_batch_endpoint),
+        ("batch-deployment.yml", load_model_batch_deployment),
+        ("batch-spark-job.yml", load_job),
     ):
         try:
             loaded[name] = loader(spec_dir / name)

@@ -108,3 +108,44 @@ def csv_header(path: Path) -> tuple[str, ...]:
         raise InputError(f"{path.name}: the header cannot be read as CSV ({exc})") from None
     except HeaderError as exc:
         raise InputError(f"{path.name}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class CsvCells:
+    """A CSV file's cells as read (short rows padded with empty cells, as a spreadsheet drops
+    trailing empties), and for each row why it cannot be taken whole (None: it can)."""
+
+    header: tuple[str, ...]
+    positions: tuple[int, ...]
+    rows: list[list[str]]
+    unreadable: list[str | None]
+
+
+def read_cells(path: Path) -> CsvCells:
+    """A whole CSV file read with score-client's rules; InputError if it cannot be read at all."""
+    header = csv_header(path)
+    try:
+        positions = tuple(feature_positions(list(header)))
+    except HeaderError as exc:
+        raise InputError(f"{path.name}: {exc}") from None
+    width, rows, unreadable = len(header), [], []
+    try:
+        with path.open(encoding="utf-8", newline="") as stream:
+            records = csv.reader(stream)
+            next(records)
+            for record in records:
+                if not record:
+                    continue  # a blank line, as csv.DictReader skips it
+                unreadable.append(too_many_fields(width) if len(record) > width else None)
+                rows.append((record + [""] * (width - len(record)))[:width])
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name}: cannot be read as UTF-8 CSV ({exc})") from None
+    return CsvCells(header, positions, rows, unreadable)
+
+
+def too_many_fields(width: int) -> str:
+    """Why a row with more fields than the header is not scored (score-client says the same)."""
+    return (
+        f"more fields than the header's {width} (an unquoted comma?); "
+        f"the fields after the {width}th are not in the output"
+    )

@@ -123,7 +123,8 @@ def _start_spark(settings: BatchSettings) -> Any:
 def _score(
     spark: Any, batch: BatchInput, settings: BatchSettings, model_dir: str, version: str
 ) -> tuple[int, int]:
-    from iris_ml.batch.spark import output_names, read_input, scored, write_output
+    from iris_ml.batch.scoring import output_names
+    from iris_ml.batch.spark import read_input, scored, write_output
 
     spark.sparkContext.addFile(model_dir, recursive=True)
     frame, names = read_input(spark, batch)

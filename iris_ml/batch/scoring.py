@@ -24,9 +24,11 @@ from iris_ml.contract import (
     parse_cell,
     problems_text,
     row_problems,
+    unclashed_names,
 )
 from iris_ml.linear_scorer import out_of_bounds
 
+FILE_COLUMN, ROW_COLUMN = "input_file", "input_row"  # where each row came from (row from 1)
 SPECIES_COLUMN = "species"
 PROBLEM_COLUMN = "problem"
 PROBABILITY_COLUMNS = tuple(f"proba_{s}" for s in SPECIES)  # as score-client names them
@@ -43,6 +45,11 @@ class BatchModel:
     probabilities: Callable[[np.ndarray], np.ndarray]
     maxima: tuple[float, ...]
     version: str
+
+
+def output_names(names: Sequence[str]) -> list[str]:
+    """The input's names, then file, row and the answers, each renamed if the input has it."""
+    return [*names, *unclashed_names(names, [FILE_COLUMN, ROW_COLUMN, *ANSWER_COLUMNS])]
 
 
 def score_cells(

@@ -27,11 +27,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from iris_ml.batch.files import CSV, BatchInput
-from iris_ml.batch.scoring import ANSWER_COLUMNS, PROBABILITY_COLUMNS, BatchModel, score_cells
-from iris_ml.contract import unclashed_names
+from iris_ml.batch.files import CSV, BatchInput, too_many_fields
+from iris_ml.batch.scoring import (
+    ANSWER_COLUMNS,
+    FILE_COLUMN,
+    PROBABILITY_COLUMNS,
+    ROW_COLUMN,
+    BatchModel,
+    score_cells,
+)
 
-FILE_COLUMN, ROW_COLUMN = "input_file", "input_row"
 OVERFLOW = "_overflow"  # why the reader could not take a row whole (None: it could)
 _RECORD_BITS = (1 << 33) - 1
 _HUGE = str(1 << 40)  # bytes: no file is split, and none shares a partition with another
@@ -123,9 +128,7 @@ def read_input(spark: Any, batch: BatchInput) -> tuple[Any, list[str]]:
         # A CSV has no nulls: an empty cell, or one a short row lacks, is the empty text.
         frame = frame.select(
             *(F.coalesce(F.col(c), F.lit("")).alias(c) for c in inner),
-            F.when(F.col(OVERFLOW).isNotNull(), F.lit(_too_many_fields(len(inner)))).alias(
-                OVERFLOW
-            ),
+            F.when(F.col(OVERFLOW).isNotNull(), F.lit(too_many_fields(len(inner)))).alias(OVERFLOW),
         )
         names = list(batch.header)
     else:
@@ -137,13 +140,6 @@ def read_input(spark: Any, batch: BatchInput) -> tuple[Any, list[str]]:
         ROW_COLUMN, (F.monotonically_increasing_id().bitwiseAND(_RECORD_BITS) + 1)
     )
     return frame, names
-
-
-def _too_many_fields(width: int) -> str:
-    return (
-        f"more fields than the header's {width} (an unquoted comma?); "
-        f"the fields after the {width}th are not in the output"
-    )
 
 
 def scored(frame: Any, features: list[str], model_dir: str, version: str) -> Any:
@@ -180,11 +176,6 @@ def write_output(frame: Any, output: str, kind: str, overwrite: bool) -> None:
         writer.options(**_CSV_WRITE).csv(output)
     else:
         writer.parquet(output)
-
-
-def output_names(names: list[str]) -> list[str]:
-    """The input's names, then file, row and the answers, each renamed if the input has it."""
-    return [*names, *unclashed_names(names, [FILE_COLUMN, ROW_COLUMN, *ANSWER_COLUMNS])]
 
 
 _LOADED: dict[tuple[str, str], BatchModel] = {}

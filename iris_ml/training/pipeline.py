@@ -55,8 +55,12 @@ from iris_ml.training.settings import BUNDLED, TrainSettings
 
 _log = logging.getLogger(__name__)
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # iris_ml/
-# What travels with the served model as source: the contract and the wrapper, nothing else.
-SERVING_MODULES = ("__init__.py", "contract.py", "linear_scorer.py", "model.py")
+# What travels with the served model as source: the contract, the wrapper and the batch core.
+SERVING_MODULES = (
+    "__init__.py", "contract.py", "linear_scorer.py", "model.py",
+    # The batch core, for the Azure ML batch deployment's script (deploy/azureml/scoring).
+    "batch/__init__.py", "batch/files.py", "batch/model.py", "batch/scoring.py",
+)  # fmt: skip
 # The served model's runtime requirements, pinned to the versions training ran with.
 SERVING_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas")
 
@@ -353,6 +357,7 @@ def _pyfunc_kwargs(
     code_dir = Path(tmp) / "code" / "iris_ml"
     code_dir.mkdir(parents=True)
     for module in SERVING_MODULES:
+        (code_dir / module).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(_PACKAGE_DIR / module, code_dir / module)
     artifacts = {
         ESTIMATOR_ARTIFACT: str(estimator_dir),
