@@ -22,7 +22,7 @@ class BatchSettings:
     input: str
     output: str
     format: str = PARQUET  # or CSV: the output's
-    master: str = "local[*]"
+    master: str | None = None  # None: spark-submit's, else local[*]
     model_name: str = DEFAULT_MODEL_NAME
     alias: str = DEFAULT_ALIAS
     version: str | None = None  # a registered version instead of the alias
@@ -170,7 +170,7 @@ def _record(
     with mlflow.start_run(experiment_id=experiment, run_name=f"batch {label}") as run:
         mlflow.log_params({
             "model": label, "model_version": version, "input": settings.input,
-            "output": settings.output, "format": settings.format, "master": settings.master,
+            "output": settings.output, "format": settings.format, "master": settings.master or "default",
             "input_files": len(batch.files), "input_digest": batch.digest(),
         })  # fmt: skip
         mlflow.log_metrics({"rows": rows, "rows_scored": rows - refused,

@@ -64,7 +64,7 @@ _JVM_NOISE = (
 )
 
 
-def session(master: str, progress: bool) -> Any:
+def session(master: str | None, progress: bool) -> Any:
     """A SparkSession: the workers run this interpreter, Arrow on, the JVM quiet but for errors."""
     from pyspark.sql import SparkSession
 
@@ -76,14 +76,16 @@ def session(master: str, progress: bool) -> Any:
         (conf_dir / "log4j2.properties").write_text(_QUIET_LOG4J)
         os.environ["SPARK_CONF_DIR"] = str(conf_dir)
     builder = (
-        SparkSession.builder.master(master)
-        .appName("iris-ml batch")
+        SparkSession.builder.appName("iris-ml batch")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.files.maxPartitionBytes", _HUGE)
         .config("spark.sql.files.openCostInBytes", _HUGE)
         .config("spark.ui.showConsoleProgress", "true" if progress else "false")
         .config("spark.ui.enabled", "false")  # nothing listens on a port it was not asked to
     )
+    # Under spark-submit the gateway is already up, with the master it was given.
+    if master or not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        builder = builder.master(master or "local[*]")
     with _jvm_stderr_filtered():  # the JVM inherits the filtered stderr for its life
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")

@@ -8,8 +8,8 @@ column, in the words the server uses. No row is dropped or duplicated.
 
 The champion (or ``--version``, ``--model-uri``) is resolved once, at the start: one
 version scores every row. Each job is a run in MLflow's ``batch`` experiment. Spark
-runs in this process (``--master local[*]``, the default) or on a cluster
-(``--master spark://host:7077``); the same module runs under ``spark-submit``.
+runs in this process (``local[*]``, the default) or on a cluster (``--master
+spark://host:7077``); under ``spark-submit`` the same module takes its master.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="a .csv or .parquet file, a folder of them, or a glob")
     p.add_argument("output", help="a new folder for the scored parts")
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
-    p.add_argument("--master", default="local[*]", help="Spark's master URL")
+    p.add_argument("--master", help="Spark's master URL (default: spark-submit's, else local[*])")
     p.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--alias", default=DEFAULT_ALIAS)
