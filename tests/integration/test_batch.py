@@ -83,8 +83,12 @@ def champion_species(registry, rows) -> list[str]:
     import pandas as pd
 
     _, uri = registry
-    mlflow.set_tracking_uri(uri)
-    model = mlflow.pyfunc.load_model("models:/iris-classifier@champion")
+    # The environment, not mlflow.set_tracking_uri: that would outlive this test in-process.
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        model = mlflow.pyfunc.load_model("models:/iris-classifier@champion")
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
     frame = pd.DataFrame(
         [[float(r[FEATURE_AT[n]]) for n in FEATURE_NAMES] for r in rows],
         columns=list(FEATURE_NAMES),

@@ -15,7 +15,10 @@ import pickle, sys
 def refuse(*a, **k):
     raise AssertionError("unpickling attempted")
 pickle.load = pickle.loads = refuse
-pickle.Unpickler = refuse
+class RefusingUnpickler(pickle.Unpickler):  # a class: libraries subclass it at import (pyspark)
+    def __init__(self, *a, **k):
+        refuse()
+pickle.Unpickler = RefusingUnpickler
 import cloudpickle, joblib
 cloudpickle.load = cloudpickle.loads = refuse
 joblib.load = refuse
