@@ -56,7 +56,7 @@ class LazyMlflowApp:
 
     async def ready(self, path: str, seconds: float) -> bool:
         """Whether ``path`` can be answered within ``seconds``; a build goes on either way."""
-        if self._app is not None or path in _ANSWERED_WITHOUT_MLFLOW:
+        if self._app is not None or path in _WITHOUT_MLFLOW:
             return True
         if self._building is None:
             self._building = building = Future[Any]()
@@ -80,22 +80,17 @@ class LazyMlflowApp:
         if self._app is None:
             if scope["type"] == "lifespan":
                 return await _lifespan(receive, send)  # MLflow's app has no start-up work
-            if scope["type"] == "http" and (answer := _without_mlflow(scope["path"])):
-                return await _send(send, *answer)
+            if scope["type"] == "http" and (answer := _WITHOUT_MLFLOW.get(scope["path"])):
+                return await _send(send, 200, answer())
         app = self._app or await asyncio.to_thread(self.app)
         await app(scope, receive, send)
 
 
-_ANSWERED_WITHOUT_MLFLOW = ("/ping", "/version")
-
-
-def _without_mlflow(path: str) -> tuple[int, bytes] | None:
-    """MLflow's own answers that need no model code: ``/ping`` (loaded), ``/version``."""
-    if path == "/ping":
-        return 200, b"\n"
-    if path == "/version":
-        return 200, metadata.version("mlflow").encode()
-    return None
+# MLflow's own answers that need no model code: ``/ping`` (loaded), ``/version``.
+_WITHOUT_MLFLOW: dict[str, Callable[[], bytes]] = {
+    "/ping": lambda: b"\n",
+    "/version": lambda: metadata.version("mlflow").encode(),
+}
 
 
 async def _send(send: Send, status: int, body: bytes) -> None:
