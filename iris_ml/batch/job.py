@@ -124,13 +124,13 @@ def _score(
     spark: Any, batch: BatchInput, settings: BatchSettings, model_dir: str, version: str
 ) -> tuple[int, int]:
     from iris_ml.batch.scoring import output_names
-    from iris_ml.batch.spark import read_input, scored, write_output
+    from iris_ml.batch.spark import read_input, scored, ship_model, write_output
 
-    spark.sparkContext.addFile(model_dir, recursive=True)
+    shipped = ship_model(spark, model_dir)
     frame, names = read_input(spark, batch)
     positions = batch.positions or _parquet_positions(names, batch)
     features = [frame.columns[p] for p in positions]
-    result = scored(frame, features, model_dir, version)
+    result = scored(frame, features, shipped, version)
     final = output_names(names)
     write_output(result.toDF(*final), settings.output, settings.format, settings.overwrite)
     return _counts(spark, settings, final[-1])  # the problem column comes last

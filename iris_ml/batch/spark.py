@@ -5,8 +5,9 @@ columns are added. Scoring is ``mapInPandas`` over ``scoring.score_cells`` (the 
 own parsing and messages, the version's own probabilities), not ``mlflow.pyfunc.spark_udf``:
 a pyfunc UDF gets one column of answers per row and has no way to pass the row's cells
 through unchanged or to say, per row, which column was refused and why; a refused row
-would fail the whole task instead. The model's folder reaches every executor with
-``SparkContext.addFile``.
+would fail the whole task instead. The model's folder reaches every executor as a zip
+archive (``SparkContext.addArchive``, which each node unpacks): ``addFile`` takes a
+directory only in local mode.
 
 Row numbers: a multi-line CSV is never split (Spark reads each such file as one
 partition), and the job packs no two files into one partition, so the low 33 bits of
@@ -144,8 +145,11 @@ def read_input(spark: Any, batch: BatchInput) -> tuple[Any, list[str]]:
     return frame, names
 
 
-def scored(frame: Any, features: list[str], model_dir: str, version: str) -> Any:
-    """The frame with the answer columns, scored in the executors by ``score_cells``."""
+def scored(frame: Any, features: list[str], shipped: str, version: str) -> Any:
+    """The frame with the answer columns, scored in the executors by ``score_cells``.
+
+    ``shipped`` is the model's name among the job's files (``ship_model``).
+    """
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
     answer_types = {name: DoubleType() if name in PROBABILITY_COLUMNS else StringType()
@@ -160,7 +164,7 @@ def scored(frame: Any, features: list[str], model_dir: str, version: str) -> Any
     extra = [OVERFLOW] + ([] if hidden is features else hidden)
 
     def score(batches: Iterator[Any]) -> Iterator[Any]:
-        model = _model(model_dir, version)
+        model = _model(shipped, version)
         for batch in batches:
             unreadable = batch[OVERFLOW].tolist()
             answers = score_cells([batch[h].tolist() for h in hidden], model, unreadable)
@@ -170,6 +174,16 @@ def scored(frame: Any, features: list[str], model_dir: str, version: str) -> Any
 
     kept = [f for f in frame.schema.fields if f.name not in extra]
     return frame.mapInPandas(score, StructType([*kept, *answer_fields]))
+
+
+def ship_model(spark: Any, model_dir: str) -> str:
+    """Send the model's folder to every node; the name ``_model`` finds it under (SparkFiles)."""
+    folder = Path(model_dir)
+    staging = Path(tempfile.mkdtemp(prefix="iris-ml-batch-model-"))
+    atexit.register(shutil.rmtree, staging, ignore_errors=True)
+    archive = shutil.make_archive(str(staging / folder.name), "zip", root_dir=folder)
+    spark.sparkContext.addArchive(archive)
+    return Path(archive).name
 
 
 def write_output(frame: Any, output: str, kind: str, overwrite: bool) -> None:
@@ -183,14 +197,13 @@ def write_output(frame: Any, output: str, kind: str, overwrite: bool) -> None:
 _LOADED: dict[tuple[str, str], BatchModel] = {}
 
 
-def _model(model_dir: str, version: str) -> BatchModel:
-    """The version's scorer in this Python worker, loaded once (the folder from addFile)."""
-    key = (model_dir, version)
+def _model(shipped: str, version: str) -> BatchModel:
+    """The version's scorer in this Python worker, loaded once from the unpacked archive."""
+    key = (shipped, version)
     if key not in _LOADED:
         from pyspark import SparkFiles
 
         from iris_ml.batch.model import batch_model
 
-        local = Path(SparkFiles.get(Path(model_dir).name))
-        _LOADED[key] = batch_model(local if local.exists() else Path(model_dir), version)
+        _LOADED[key] = batch_model(Path(SparkFiles.get(shipped)), version)
     return _LOADED[key]

@@ -90,7 +90,7 @@ class Stack:
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
 
-    def wait_for_version(self, expected: str | None = None, timeout: float = 600) -> str:
+    def wait_for_version(self, expected: str | None = None, timeout: float = 300) -> str:
         """The served model version once /health names one (``expected``, if given)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -101,11 +101,21 @@ class Stack:
                     return str(version)
             except (httpx.HTTPError, ValueError):
                 pass
+            if self.exit_code("first-model") not in (None, 0):
+                break  # no first model will come: say why now, not at the deadline
             time.sleep(2)
         tail = "\n".join(
             f"== {s}\n{self.logs(s)[-1500:]}" for s in ("tracking", "first-model", "serve")
         )
-        raise AssertionError(f"no version {expected or ''} served in {timeout:g} s\n{tail}")
+        raise AssertionError(f"no version {expected or ''} served (see first-model):\n{tail}")
+
+    def exit_code(self, service: str) -> int | None:
+        """The service's container's exit code once it has exited, else None."""
+        state = podman(
+            "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}",
+            self.container(service), check=False,
+        ).stdout.split()  # fmt: skip
+        return int(state[1]) if len(state) == 2 and state[0] == "exited" else None
 
     def volumes(self) -> list[str]:
         names = podman("volume", "ls", "--format", "{{.Name}}").stdout.split()

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -154,6 +155,54 @@ def test_a_tricky_csv_comes_back_exact_as_parquet_and_the_run_is_recorded(
     assert run.data.params["model_version"] == "1"
     digest = hashlib.sha256(b"in.csv\0" + path.read_bytes()).hexdigest()
     assert run.data.params["input_digest"] == digest
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A standalone Spark cluster on loopback, as the platform facts start one: a master, two workers."""
+    import pyspark
+
+    root = tmp_path_factory.mktemp("cluster")
+    spark_class = str(Path(pyspark.__file__).parent / "bin" / "spark-class")
+    env = procs.base_env(SPARK_LOCAL_IP="127.0.0.1", SPARK_NO_DAEMONIZE="1")
+    port = procs.free_port()
+    master = f"spark://127.0.0.1:{port}"
+    started = [procs.Proc(
+        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+         "--port", str(port), "--webui-port", str(procs.free_port())],
+        env, root / "master.log",
+    )]  # fmt: skip
+    try:
+        for n in (1, 2):
+            started.append(procs.Proc(
+                [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                 "--cores", "1", "--memory", "1g", "--webui-port", str(procs.free_port()),
+                 "--work-dir", str(root / f"work{n}"), master],
+                env, root / f"worker{n}.log",
+            ))  # fmt: skip
+        started[0].wait_output("Registering worker", 2, timeout=120)
+        yield master, started[1:]
+    finally:
+        for proc in started:
+            proc.stop()
+
+
+def test_a_standalone_cluster_scores_the_tricky_csv_exact_on_both_workers(
+    registry, tricky_input, cluster, tmp_path
+):
+    path, _, problems = tricky_input
+    master, workers = cluster
+    result = batch(registry, str(path), str(tmp_path / "out"), "--format", "csv",
+                   "--master", master)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Scored {ROWS - len(problems):,} of {ROWS:,} rows" in result.stdout
+    out_rows, header = [], None
+    for part in sorted((tmp_path / "out").glob("part-*.csv")):
+        with part.open(encoding="utf-8", newline="") as stream:
+            header, *found = list(csv.reader(stream))
+            out_rows += found
+    check_output(header, out_rows, tricky_input, registry)
+    assert all("Asked to launch executor" in w.output() for w in workers)
 
 
 def test_an_input_it_cannot_read_is_one_line_and_nothing_starts(registry, tmp_path):

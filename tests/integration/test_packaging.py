@@ -58,3 +58,17 @@ def test_the_wheel_would_carry_every_azure_spec_and_the_scoring_script():
         p for p in (deploy / "azureml").rglob("*") if p.is_file() and "__pycache__" not in p.parts
     }
     assert files and files <= covered, sorted(str(p) for p in files - covered)
+
+
+def test_the_wheel_would_carry_every_package_of_the_checkout():
+    """A package folder missing from [tool.setuptools] packages works editable and not in an image."""
+    setuptools = tomllib.loads((procs.REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name: procs.REPO / path for name, path in setuptools["package-dir"].items()}
+    folders |= {name: procs.REPO / name for name in ("iris_ml", "score_client")}
+    found = {
+        ".".join((name, *init.parent.relative_to(root).parts))
+        for name, root in folders.items()
+        for init in root.rglob("__init__.py")
+        if "__pycache__" not in init.parts and "azureml" not in init.parts
+    }
+    assert found - set(setuptools["packages"]) == set()
