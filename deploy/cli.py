@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _add_workspace_commands(sub)
     _add_deploy_command(sub)
+    _add_batch_command(sub)
     _add_operations_commands(sub)
     return p
 
@@ -110,6 +111,30 @@ def _add_deploy_command(sub: Any) -> None:
         "--assume-live",
         choices=["blue", "green"],
         help="with --dry-run: plan as if this colour were live",
+    )
+
+
+def _add_batch_command(sub: Any) -> None:
+    batch = sub.add_parser(
+        "batch", help="create/update the batch endpoint, deploy the champion to it, score INPUT"
+    )
+    batch.add_argument(
+        "input", metavar="INPUT",
+        help="a folder of CSV files: azureml:NAME:VERSION, azureml://datastores/..., or local",
+    )  # fmt: skip
+    batch.add_argument(
+        "--batch-endpoint", help="batch endpoint name, unique in its region "
+        "(default: $IRIS_BATCH_ENDPOINT_NAME)",
+    )  # fmt: skip
+    batch.add_argument("--version", help="model version (default: the registry's champion)")
+    batch.add_argument("--no-stream", action="store_true", help="start the job; do not wait")
+    batch.add_argument(
+        "--dry-run", action="store_true", help="print the plan; no credentials, no changes"
+    )
+    batch.add_argument(
+        "--tracking-uri",
+        help="with --dry-run: the MLflow registry to find the champion in "
+        "(default: $MLFLOW_TRACKING_URI)",
     )
 
 
@@ -173,6 +198,7 @@ def _offline_command(args: argparse.Namespace) -> Command | None:
     if getattr(args, "dry_run", False):
         dry_runs = {
             "deploy": _deploy_dry_run,
+            "batch": _batch_dry_run,
             "monitor": _monitor_dry_run,
             "autoscale": _autoscale_dry_run,
         }
@@ -188,11 +214,16 @@ def _validate(args: argparse.Namespace, settings: AzureSettings) -> int:
     return EXIT_SETTINGS if problems else EXIT_OK
 
 
-def _deploy_dry_run(args: argparse.Namespace, settings: AzureSettings) -> int:
+def _dry_run_version(args: argparse.Namespace, settings: AzureSettings) -> str:
+    """--version, else the champion of --tracking-uri/$MLFLOW_TRACKING_URI, else a placeholder."""
     registry = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    version = args.version or (
+    return args.version or (
         resolve_champion(registry, settings) if registry else f"<champion of {settings.model_name}>"
     )
+
+
+def _deploy_dry_run(args: argparse.Namespace, settings: AzureSettings) -> int:
+    version = _dry_run_version(args, settings)
     live = args.assume_live
     state = EndpointState(exists=bool(live), traffic={live: 100} if live else {})
     plan = plan_deploy(
@@ -208,6 +239,17 @@ def _deploy_dry_run(args: argparse.Namespace, settings: AzureSettings) -> int:
     for number, step in enumerate(plan.steps, 1):
         print(f"  {number}. {step.describe()}")
     print("  on any failure once the new colour exists: restore the previous traffic and delete it")
+    return EXIT_OK
+
+
+def _batch_dry_run(args: argparse.Namespace, settings: AzureSettings) -> int:
+    from .batch import batch_endpoint_name, describe_batch_plan, load_batch_specs
+
+    version = _dry_run_version(args, settings)
+    specs = load_batch_specs(settings, batch_endpoint_name(args.batch_endpoint), version)
+    print(f"Plan for {settings.model_name} version {version} (no credentials used):")
+    for number, step in enumerate(describe_batch_plan(specs, args.input), 1):
+        print(f"  {number}. {step}")
     return EXIT_OK
 
 
@@ -260,7 +302,7 @@ def _with_client(
 
     from .orchestrate import Deployer, DeployError
 
-    if args.command != "train" and args.command != "tracking-uri":
+    if args.command not in ("train", "tracking-uri", "batch"):
         settings.require_endpoint()
     # DefaultAzureCredential logs a warning per credential it tried: the one line below says it.
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
@@ -326,6 +368,23 @@ def _deploy(ws: Workspace) -> int:
     return EXIT_OK
 
 
+def _batch(ws: Workspace) -> int:
+    from .batch import batch_endpoint_name, load_batch_specs, run_batch
+
+    args, settings = ws.args, ws.settings
+    name = batch_endpoint_name(args.batch_endpoint)
+    version = args.version or resolve_champion(
+        workspace_tracking_uri(ws.client, settings), settings
+    )
+    job = run_batch(ws.client, load_batch_specs(settings, name, version), args.input)
+    print(f"Batch job {job.name} on {name} ({settings.model_name} version {version}) started")
+    if args.no_stream:
+        return EXIT_OK
+    ws.client.jobs.stream(job.name)
+    print(f"Done: outputs of job {job.name} (az ml job download --name {job.name} --all)")
+    return EXIT_OK
+
+
 def _status(ws: Workspace) -> int:
     print(json.dumps(ws.deployer.status(), indent=2))
     return EXIT_OK
@@ -351,6 +410,7 @@ ONLINE_COMMANDS: dict[str, Callable[[Workspace], int]] = {
     "autoscale": _autoscale,
     "monitor": _monitor,
     "deploy": _deploy,
+    "batch": _batch,
     "status": _status,
     "logs": _logs,
     "teardown": _teardown,

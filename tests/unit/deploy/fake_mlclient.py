@@ -41,6 +41,9 @@ class Workspace:
     schedules: dict[str, Any] = field(default_factory=dict)
     autoscale: dict[str, Any] = field(default_factory=dict)
     fail_delete: bool = False
+    batch_endpoints: dict[str, Any] = field(default_factory=dict)
+    batch_deployments: dict[tuple[str, str], Any] = field(default_factory=dict)
+    batch_jobs: list[tuple[str, str]] = field(default_factory=list)  # (job name, input path)
 
 
 class _Endpoints:
@@ -154,11 +157,66 @@ class _Schedules:
         return Poller(schedule)
 
 
+class _BatchEndpoints:
+    """What Azure ML documents of batch endpoints ("Deploy models for scoring in batch
+    endpoints", "Authorization on batch endpoints", "Create jobs and input data for batch
+    endpoints"): Microsoft Entra tokens only; the default deployment must exist; a job needs
+    an existing endpoint, and a model deployment takes exactly one input."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def begin_create_or_update(self, endpoint: Any) -> Poller:
+        default = (endpoint.defaults or {}).get("deployment_name")
+        self.ws.calls.append(f"batch_endpoints.create_or_update {endpoint.name} default={default}")
+        if endpoint.auth_mode != "aad_token":
+            return Poller(error=HttpResponseError("batch endpoints support aad_token only"))
+        if default and (endpoint.name, default) not in self.ws.batch_deployments:
+            return Poller(error=HttpResponseError(f"default deployment {default} not found"))
+        self.ws.batch_endpoints[endpoint.name] = copy.deepcopy(endpoint)
+        return Poller(endpoint)
+
+    def invoke(
+        self, endpoint_name: str, *, deployment_name: str | None = None, inputs: dict | None = None
+    ) -> Any:
+        self.ws.calls.append(f"batch_endpoints.invoke {endpoint_name} {deployment_name}")
+        if endpoint_name not in self.ws.batch_endpoints:
+            raise ResourceNotFoundError(f"batch endpoint {endpoint_name} not found")
+        default = (self.ws.batch_endpoints[endpoint_name].defaults or {}).get("deployment_name")
+        if (endpoint_name, deployment_name or default) not in self.ws.batch_deployments:
+            raise ResourceNotFoundError(f"deployment {deployment_name or default} not found")
+        if len(inputs or {}) != 1 or next(iter(inputs.values())).type != "uri_folder":
+            raise HttpResponseError("a model deployment takes one uri_folder or uri_file input")
+        job = type("BatchJob", (), {"name": f"batchjob-{len(self.ws.batch_jobs) + 1}"})()
+        self.ws.batch_jobs.append((job.name, next(iter(inputs.values())).path))
+        return job
+
+
+class _BatchDeployments:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def begin_create_or_update(self, deployment: Any) -> Poller:
+        self.ws.calls.append(
+            f"batch_deployments.create_or_update {deployment.name} {deployment.model}"
+        )
+        if deployment.endpoint_name not in self.ws.batch_endpoints:
+            return Poller(
+                error=ResourceNotFoundError(f"endpoint {deployment.endpoint_name} not found")
+            )
+        self.ws.batch_deployments[(deployment.endpoint_name, deployment.name)] = copy.deepcopy(
+            deployment
+        )
+        return Poller(deployment)
+
+
 class FakeMLClient:
     def __init__(self, ws: Workspace | None = None) -> None:
         self.ws = ws or Workspace()
         self.online_endpoints = _Endpoints(self.ws)
         self.online_deployments = _Deployments(self.ws)
+        self.batch_endpoints = _BatchEndpoints(self.ws)
+        self.batch_deployments = _BatchDeployments(self.ws)
         self.data = _Data(self.ws)
         self.schedules = _Schedules(self.ws)
 

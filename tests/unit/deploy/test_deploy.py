@@ -401,3 +401,44 @@ def test_the_monitor_dry_run_reads_as_the_yaml_does(capsys):
         "species_drift: prediction_drift; alert on categorical population_stability_index over 0.2"
         in out
     )
+
+
+def test_batch_dry_run_says_the_plan_in_the_specs_words_and_touches_nothing(capsys):
+    client = FakeMLClient()
+    args = ["batch", "azureml:iris-files:1", "--batch-endpoint", "iris-b1", "--dry-run"]
+    assert main([*args, "--version", "7"], ml_client=client) == 0
+    assert client.ws.calls == []
+    out = capsys.readouterr().out
+    assert "batch endpoint 'iris-b1' (auth_mode: aad_token)" in out
+    assert "model iris-classifier:7" in out and "error_threshold 0" in out
+    assert "mini_batch_size 10" in out and "max_retries 3" in out
+    assert "azureml:iris-files:1" in out
+
+
+def test_batch_creates_the_endpoint_then_the_deployment_makes_it_default_and_starts_a_job(
+    capsys,
+):
+    client = FakeMLClient()
+    args = ["batch", "azureml:iris-files:1", "--batch-endpoint", "iris-b1", "--version", "7"]
+    assert main([*args, "--no-stream"], ml_client=client) == 0
+    assert client.ws.calls == [
+        "batch_endpoints.create_or_update iris-b1 default=None",
+        "batch_deployments.create_or_update champion iris-classifier:7",
+        "batch_endpoints.create_or_update iris-b1 default=champion",
+        "batch_endpoints.invoke iris-b1 champion",
+    ]
+    deployment = client.ws.batch_deployments[("iris-b1", "champion")]
+    assert deployment.settings.environment_variables["IRIS_MODEL_VERSION"] == "7"
+    assert client.ws.batch_jobs == [("batchjob-1", "azureml:iris-files:1")]
+    assert "Batch job batchjob-1 on iris-b1 (iris-classifier version 7) started" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize("name", [None, "x", "1batch", "b" * 33])
+def test_batch_needs_a_valid_batch_endpoint_name(capsys, monkeypatch, name):
+    monkeypatch.delenv("IRIS_BATCH_ENDPOINT_NAME", raising=False)
+    flag = ["--batch-endpoint", name] if name else []
+    assert main(["batch", "in/", *flag, "--version", "1", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deploy: ") and "batch endpoint name" in err
