@@ -45,7 +45,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: image help setup uv-cache train train-uv serve ui demo monitor retrain-if-drift tracking-server champion champion-history champion-set rollback test test-unit test-integration lint secrets format diagram docs bench bench-startup bench-onnx soak clean azure-validate azure-train azure-deploy
+.PHONY: image help setup uv-cache train train-uv serve ui demo monitor retrain-if-drift tracking-server champion champion-history champion-set rollback test test-unit test-integration lint secrets format diagram docs bench bench-startup bench-onnx bench-batch soak clean azure-validate azure-train azure-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -150,6 +150,9 @@ bench-startup: setup ## start-up and memory: imports, a worker's stages, launch 
 
 bench-onnx: setup ## ONNX Runtime beside the numpy linear scorer (agreement, load, RSS, call time); installs onnxruntime in a throwaway venv
 	$(PY) -m benchmarks.onnx_scorer $(ONNX_ARGS)
+
+bench-batch: setup ## a 1M-row CSV through iris-ml batch (Spark local) beside score-client -> serve: rows/s, peak memory (BATCH_ARGS="--rows 10000000")
+	$(PY) -m benchmarks.batch $(BATCH_ARGS)
 
 soak: setup ## 60 s mixed load at 32 connections, then a worker killed under load; prints the figures
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)

@@ -123,6 +123,9 @@ def _start_spark(settings: BatchSettings) -> Any:
 def _score(
     spark: Any, batch: BatchInput, settings: BatchSettings, model_dir: str, version: str
 ) -> tuple[int, int]:
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
     from iris_ml.batch.scoring import output_names
     from iris_ml.batch.spark import read_input, scored, ship_model, write_output
 
@@ -130,10 +133,16 @@ def _score(
     frame, names = read_input(spark, batch)
     positions = batch.positions or _parquet_positions(names, batch)
     features = [frame.columns[p] for p in positions]
-    result = scored(frame, features, shipped, version)
     final = output_names(names)
-    write_output(result.toDF(*final), settings.output, settings.format, settings.overwrite)
-    return _counts(spark, settings, final[-1])  # the problem column comes last
+    result = scored(frame, features, shipped, version).toDF(*final)
+    # Counted as the rows are written (Spark's observed metrics): no second pass over the output.
+    counts = Observation("counts")
+    problem = F.col(f"`{final[-1]}`")  # the problem column comes last
+    result = result.observe(
+        counts, F.count(F.lit(1)).alias("rows"), F.count(problem).alias("refused")
+    )
+    write_output(result, settings.output, settings.format, settings.overwrite)
+    return int(counts.get["rows"]), int(counts.get["refused"])
 
 
 def _parquet_positions(names: list[str], batch: BatchInput) -> list[int]:
@@ -141,20 +150,6 @@ def _parquet_positions(names: list[str], batch: BatchInput) -> list[int]:
         return feature_positions(names)
     except HeaderError as exc:
         raise InputError(f"{batch.files[0].name}: {exc}") from None
-
-
-def _counts(spark: Any, settings: BatchSettings, problem: str) -> tuple[int, int]:
-    """Rows written and rows refused, read back from the output (its problem column)."""
-    from pyspark.sql import functions as F
-
-    if settings.format == PARQUET:
-        written = spark.read.parquet(settings.output)
-    else:
-        written = spark.read.options(header="true", multiLine="true", escape='"').csv(
-            settings.output
-        )
-    counts = written.agg(F.count(F.lit(1)), F.count(F.col(f"`{problem}`"))).first()
-    return int(counts[0]), int(counts[1])
 
 
 def _record(
