@@ -134,7 +134,8 @@ def _score(
     positions = batch.positions or _parquet_positions(names, batch)
     features = [frame.columns[p] for p in positions]
     final = output_names(names)
-    result = scored(frame, features, shipped, version).toDF(*final)
+    as_text = settings.format == CSV
+    result = scored(frame, features, shipped, version, as_text).toDF(*final)
     # Counted as the rows are written (Spark's observed metrics): no second pass over the output.
     counts = Observation("counts")
     problem = F.col(f"`{final[-1]}`")  # the problem column comes last

@@ -145,14 +145,19 @@ def read_input(spark: Any, batch: BatchInput) -> tuple[Any, list[str]]:
     return frame, names
 
 
-def scored(frame: Any, features: list[str], shipped: str, version: str) -> Any:
+def scored(
+    frame: Any, features: list[str], shipped: str, version: str, as_text: bool = False
+) -> Any:
     """The frame with the answer columns, scored in the executors by ``score_cells``.
 
-    ``shipped`` is the model's name among the job's files (``ship_model``).
+    ``shipped`` is the model's name among the job's files (``ship_model``). ``as_text``
+    (CSV output) writes the probabilities as Python writes them, as score-client and the
+    server do (``8.240087212515229e-07``), not in Java's notation (``8.240087212515229E-7``).
     """
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-    answer_types = {name: DoubleType() if name in PROBABILITY_COLUMNS else StringType()
+    number = StringType() if as_text else DoubleType()
+    answer_types = {name: number if name in PROBABILITY_COLUMNS else StringType()
                     for name in ANSWER_COLUMNS}  # fmt: skip
     answer_fields = [StructField(f"_a{i}", answer_types[n]) for i, n in enumerate(ANSWER_COLUMNS)]
     strings = {f.name for f in frame.schema.fields if isinstance(f.dataType, StringType)}
@@ -168,6 +173,9 @@ def scored(frame: Any, features: list[str], shipped: str, version: str) -> Any:
         for batch in batches:
             unreadable = batch[OVERFLOW].tolist()
             answers = score_cells([batch[h].tolist() for h in hidden], model, unreadable)
+            if as_text:
+                for name in PROBABILITY_COLUMNS:
+                    answers[name] = [None if p != p else repr(p) for p in answers[name].tolist()]
             answers.columns = [f"_a{i}" for i in range(len(ANSWER_COLUMNS))]
             out = batch.drop(columns=extra).reset_index(drop=True)
             yield out.join(answers)

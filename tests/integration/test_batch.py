@@ -131,6 +131,9 @@ def test_a_tricky_csv_comes_back_exact_as_csv(registry, tricky_input, tmp_path):
             header, *found = list(csv.reader(stream))
             out_rows += found
     check_output(header, out_rows, tricky_input, registry)
+    # Probabilities as Python (score-client, the server) writes them: 8.2e-07, not 8.2E-7.
+    probabilities = [cell for row in out_rows for cell in row[-5:-2] if cell]
+    assert probabilities and all(cell == repr(float(cell)) for cell in probabilities)
 
 
 def test_a_tricky_csv_comes_back_exact_as_parquet_and_the_run_is_recorded(
