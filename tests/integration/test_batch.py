@@ -227,3 +227,24 @@ def test_an_existing_output_is_never_overwritten_unasked(registry, tricky_input,
     result = batch(registry, str(tricky_input[0]), str(tmp_path / "out"))
     assert result.returncode == 2 and "exists" in result.stderr
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+
+
+def test_float32_parquet_features_score_as_written_not_as_their_nearest_double(registry, tmp_path):
+    import pyarrow as pa
+
+    rows = [values for values, _ in TEXTBOOK_FLOWERS]
+    typed = pa.table({n: pa.array([r[i] for r in rows], pa.float32())
+                      for i, n in enumerate(FEATURE_NAMES)})  # fmt: skip
+    pq.write_table(typed, tmp_path / "f32.parquet")
+    (tmp_path / "text.csv").write_text(
+        ",".join(FEATURE_NAMES) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows)
+    )
+    answers = {}
+    for name in ("f32.parquet", "text.csv"):
+        result = batch(registry, str(tmp_path / name), str(tmp_path / f"out-{name}"))
+        assert result.returncode == 0, result.stderr[-3000:]
+        table = pq.read_table(tmp_path / f"out-{name}").sort_by("input_row")
+        answers[name] = table.select(["species", "proba_setosa", "proba_virginica"]).to_pylist()
+    assert answers["f32.parquet"] == answers["text.csv"]
+    assert [a["species"] for a in answers["text.csv"]] == [s for _, s in TEXTBOOK_FLOWERS]
+    assert pq.read_table(tmp_path / "out-f32.parquet").schema.field("sepal_length").type == "float"
