@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.bench import BIN, COLUMNS, JSON, REPO, Server, env, train_champion
-from benchmarks.soak import group_rss_mb
+from benchmarks.soak import group_rss_mb, status_mb
 from iris_ml.processes import free_port, start_group, stop_groups
 
 LOW, HIGH = [4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5]
@@ -70,7 +70,7 @@ def timed_tree(
         try:
             while proc.poll() is None:
                 tree_peak = max(tree_peak, group_rss_mb(proc.pid))
-                driver_peak = max(driver_peak, _peak_rss_mb(proc.pid))
+                driver_peak = max(driver_peak, status_mb(proc.pid, "VmHWM"))
                 time.sleep(0.2)
         finally:
             stop_groups([proc], grace=10)
@@ -78,16 +78,6 @@ def timed_tree(
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:4]} exited {proc.returncode}: see {log}")
     return seconds, tree_peak, driver_peak
-
-
-def _peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def spark_run(work: Path, uri: str, source: Path, kind: str) -> Figures:

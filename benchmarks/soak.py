@@ -126,6 +126,17 @@ def mixed_load(url: str, seconds: float, connections: int, invalid_every: int = 
     return figures
 
 
+def status_mb(pid: int, field: str) -> float:
+    """One memory line of /proc/PID/status (VmRSS now, VmHWM the peak) in MB; 0 once gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def group_rss_mb(pgid: int) -> float:
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):

@@ -45,7 +45,7 @@ from benchmarks.bench import (
     env,
     train_champion,
 )
-from benchmarks.soak import group_rss_mb, worker_pids
+from benchmarks.soak import group_rss_mb, status_mb, worker_pids
 from iris_ml.processes import free_port
 
 MODULES = (
@@ -170,13 +170,7 @@ def _children(parent: int) -> list[int]:
 
 
 def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return status_mb(pid, "VmRSS")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -99,18 +99,22 @@ def _add_deploy_command(sub: Any) -> None:
         help="keep the previous colour (at 0%% traffic) for an instant rollback; it costs as "
         "much as the live one and holds core quota (default: delete it after the switch)",
     )
-    deploy.add_argument(
-        "--dry-run", action="store_true", help="print the plan; no credentials, no changes"
-    )
-    deploy.add_argument(
-        "--tracking-uri",
-        help="with --dry-run: the MLflow registry to find the champion in "
-        "(default: $MLFLOW_TRACKING_URI; without either the plan names no version)",
-    )
+    _add_dry_run_flags(deploy)
     deploy.add_argument(
         "--assume-live",
         choices=["blue", "green"],
         help="with --dry-run: plan as if this colour were live",
+    )
+
+
+def _add_dry_run_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--dry-run", action="store_true", help="print the plan; no credentials, no changes"
+    )
+    command.add_argument(
+        "--tracking-uri",
+        help="with --dry-run: the MLflow registry to find the champion in "
+        "(default: $MLFLOW_TRACKING_URI; without either the plan names no version)",
     )
 
 
@@ -128,14 +132,7 @@ def _add_batch_command(sub: Any) -> None:
     )  # fmt: skip
     batch.add_argument("--version", help="model version (default: the registry's champion)")
     batch.add_argument("--no-stream", action="store_true", help="start the job; do not wait")
-    batch.add_argument(
-        "--dry-run", action="store_true", help="print the plan; no credentials, no changes"
-    )
-    batch.add_argument(
-        "--tracking-uri",
-        help="with --dry-run: the MLflow registry to find the champion in "
-        "(default: $MLFLOW_TRACKING_URI)",
-    )
+    _add_dry_run_flags(batch)
 
 
 def _add_operations_commands(sub: Any) -> None:
