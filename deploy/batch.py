@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .settings import ENDPOINT_NAME, SPEC_DIR, AzureSettings, SettingsError
+from .settings import (
+    MODEL_VERSION_ENV,
+    SPEC_DIR,
+    AzureSettings,
+    SettingsError,
+    validate_endpoint_name,
+)
 
 BATCH_ENDPOINT_ENV = "IRIS_BATCH_ENDPOINT_NAME"
 INPUT_NAME = "input"  # a model deployment takes one input; its name is ours to choose
@@ -35,11 +41,10 @@ def batch_endpoint_name(flag: str | None) -> str:
             f"no batch endpoint name: set --batch-endpoint or ${BATCH_ENDPOINT_ENV} (unique per "
             "Azure region: choose your own, 3-32 characters, a letter first)"
         )
-    if not 3 <= len(name) <= 32 or not ENDPOINT_NAME.match(name):
-        raise SettingsError(
-            f"batch endpoint name {name!r}: 3-32 letters, digits and '-', a letter first"
-        )
-    return name
+    try:
+        return validate_endpoint_name(name)  # the same rules as online endpoints'
+    except SettingsError as exc:
+        raise SettingsError(f"batch {exc}") from None
 
 
 def load_batch_specs(
@@ -59,7 +64,7 @@ def load_batch_specs(
         ],
     )
     variables = deployment.settings.environment_variables or {}
-    deployment.settings.environment_variables = {**variables, "IRIS_MODEL_VERSION": version}
+    deployment.settings.environment_variables = {**variables, MODEL_VERSION_ENV: version}
     return BatchSpecs(endpoint, deployment)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from iris_ml.contract import SPECIES, SPECIES_KEY
 
 from .plan import DeployPlan, EndpointState, Step, plan_deploy
-from .settings import SPEC_DIR, AzureSettings
+from .settings import MODEL_VERSION_ENV, SPEC_DIR, AzureSettings
 from .specs import endpoint_auth_mode
 
 SAMPLE_REQUEST = SPEC_DIR / "sample-request.json"
@@ -55,7 +55,7 @@ def load_deployment(
     )
     deployment.environment_variables = {
         **(deployment.environment_variables or {}),
-        "IRIS_MODEL_VERSION": version,
+        MODEL_VERSION_ENV: version,
     }
     return deployment
 

@@ -12,6 +12,9 @@ from pathlib import Path
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
 SPEC_DIR = Path(__file__).resolve().parent / "azureml"
+# The variable the scoring scripts read their version from (score.py, batch_score.py: they
+# run on Azure without this package, so each names it too).
+MODEL_VERSION_ENV = "IRIS_MODEL_VERSION"
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 
 ENV = {
