@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,13 @@ from iris_ml.contract import HeaderError, encoding_problem, feature_positions, r
 
 CSV, PARQUET = "csv", "parquet"
 _FORMATS = {".csv": CSV, ".parquet": PARQUET, ".pq": PARQUET}
+_BLOCK = 1 << 20
+# A quoted field that stays on its line: what is left of a line without them holds no quote
+# unless a field runs over a line end (or the quoting is broken).
+_ONE_LINE_QUOTED = re.compile(rb'"[^"\r\n]*"')
+# A line of spaces or control characters only: Python's csv reads it as a record, which
+# Spark's line reader drops (it skips every line that Java's trim() empties).
+_BLANK_BUT_NOT_EMPTY = re.compile(rb"(?m)^(?!\r?$)[\x00-\x09\x0b-\x20]+$")
 
 
 class BatchError(Exception):
@@ -33,16 +41,14 @@ class BatchInput:
     format: str  # CSV or PARQUET
     header: tuple[str, ...] = ()  # a CSV input's column names (every file has the same)
     positions: tuple[int, ...] = ()  # where each feature is in it
+    digest: str = ""  # sha256 over every file's name and bytes, in order: which data was scored
+    # Every record is one line (no quoted field runs over a line end), so a file can be
+    # split anywhere at a line end; Parquet always can be, at its row groups.
+    splittable: bool = True
 
-    def digest(self) -> str:
-        """sha256 over every file's name and bytes, in order: which data a run scored."""
-        total = hashlib.sha256()
-        for path in self.files:
-            total.update(path.name.encode() + b"\0")
-            with path.open("rb") as stream:
-                for block in iter(lambda: stream.read(1 << 20), b""):
-                    total.update(block)
-        return total.hexdigest()
+    @property
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in self.files)
 
 
 def find_input(spec: str) -> BatchInput:
@@ -52,8 +58,9 @@ def find_input(spec: str) -> BatchInput:
     if None in formats or len(formats) != 1:
         raise InputError(f"{spec}: give CSV (.csv) or Parquet (.parquet) files, one kind at a time")
     kind = formats.pop()
+    digest, one_line = survey(files, kind == CSV)
     if kind == PARQUET:
-        return BatchInput(files, PARQUET)
+        return BatchInput(files, PARQUET, digest=digest)
     headers = {path: csv_header(path) for path in files}
     first = files[0]
     for path, header in headers.items():
@@ -67,7 +74,28 @@ def find_input(spec: str) -> BatchInput:
         positions = feature_positions(list(header))
     except HeaderError as exc:
         raise InputError(f"{first.name}: {exc}") from None
-    return BatchInput(files, CSV, header, tuple(positions))
+    return BatchInput(files, CSV, header, tuple(positions), digest, one_line)
+
+
+def survey(files: tuple[Path, ...], csv_lines: bool) -> tuple[str, bool]:
+    """One read of every byte: the input's digest, and (CSV) whether Spark's line reader reads
+    every record as Python's csv does (each record is one line; no line of blanks)."""
+    total, one_line = hashlib.sha256(), True
+    for path in files:
+        total.update(path.name.encode() + b"\0")
+        tail = b""  # the last block's unfinished line
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(_BLOCK), b""):
+                total.update(block)
+                if csv_lines and one_line:
+                    whole, _, tail = (tail + block).rpartition(b"\n")
+                    one_line = _lines_as_records(whole)
+        one_line = one_line and _lines_as_records(tail)
+    return total.hexdigest(), one_line
+
+
+def _lines_as_records(lines: bytes) -> bool:
+    return b'"' not in _ONE_LINE_QUOTED.sub(b"", lines) and not _BLANK_BUT_NOT_EMPTY.search(lines)
 
 
 def _files(spec: str) -> tuple[Path, ...]:

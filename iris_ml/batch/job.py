@@ -30,6 +30,7 @@ class BatchSettings:
     experiment: str = BATCH_EXPERIMENT
     overwrite: bool = False
     progress: bool = False  # Spark's progress bar (on a terminal)
+    split_bytes: int | None = None  # None: spark.split_size's choice for the input's size
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def _score(
     from iris_ml.batch.spark import read_input, scored, ship_model, write_output
 
     shipped = ship_model(spark, model_dir)
-    frame, names = read_input(spark, batch)
+    frame, names = read_input(spark, batch, settings.split_bytes)
     positions = batch.positions or _parquet_positions(names, batch)
     features = [frame.columns[p] for p in positions]
     final = output_names(names)
@@ -167,7 +168,7 @@ def _record(
         mlflow.log_params({
             "model": label, "model_version": version, "input": settings.input,
             "output": settings.output, "format": settings.format, "master": settings.master or "default",
-            "input_files": len(batch.files), "input_digest": batch.digest(),
+            "input_files": len(batch.files), "input_digest": batch.digest,
         })  # fmt: skip
         mlflow.log_metrics({"rows": rows, "rows_scored": rows - refused,
                             "rows_refused": refused, "seconds": seconds})  # fmt: skip

@@ -9,10 +9,15 @@ would fail the whole task instead. The model's folder reaches every executor as 
 archive (``SparkContext.addArchive``, which each node unpacks): ``addFile`` takes a
 directory only in local mode.
 
-Row numbers: a multi-line CSV is never split (Spark reads each such file as one
-partition), and the job packs no two files into one partition, so the low 33 bits of
-``monotonically_increasing_id`` count the rows within their file (Spark documents the
-id as the partition id in the upper 31 bits, the record number in the lower 33).
+Splits and row numbers: a big file can be scored by many tasks at once, in splits of
+``split_size`` bytes (Parquet at its row groups; a CSV at line ends, when ``files.survey``
+found no quoted field running over a line end; otherwise Spark must read the file
+whole, as one task). No two splits share a partition. Within a partition the low 33 bits
+of ``monotonically_increasing_id`` count its records (Spark documents the id as the
+partition id in the upper 31 bits, the record number in the lower 33), so a file read
+whole numbers its rows from them alone. A split file first counts each split's records
+(a scan that parses no cell): a row's number is then its place in its split plus the
+records of the splits before it in its file (``input_file_block_start``).
 """
 
 from __future__ import annotations
@@ -39,10 +44,12 @@ from iris_ml.batch.scoring import (
 )
 
 OVERFLOW = "_overflow"  # why the reader could not take a row whole (None: it could)
+_SPLIT, _RECORD = "_split", "_record"  # a row's split (its first byte) and record id
 _RECORD_BITS = (1 << 33) - 1
-_HUGE = str(1 << 40)  # bytes: no file is split, and none shares a partition with another
+_HUGE = str(1 << 40)  # each file (or split) opens its own partition, never shared
+MIN_SPLIT, MAX_SPLIT = 32 << 20, 128 << 20  # 128 MB: Spark's own maxPartitionBytes
 # Spark's CSV options, both ways: RFC 4180 quoting, cells kept with their spaces.
-_CSV_OPTIONS = {"quote": '"', "escape": '"', "multiLine": "true", "encoding": "UTF-8"}
+_CSV_OPTIONS = {"quote": '"', "escape": '"', "encoding": "UTF-8"}
 _CSV_WRITE = {
     "header": "true", "quote": '"', "escape": '"', "lineSep": "\n", "emptyValue": "",
     "ignoreLeadingWhiteSpace": "false", "ignoreTrailingWhiteSpace": "false",
@@ -79,7 +86,6 @@ def session(master: str | None, progress: bool) -> Any:
     builder = (
         SparkSession.builder.appName("iris-ml batch")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.files.maxPartitionBytes", _HUGE)
         .config("spark.sql.files.openCostInBytes", _HUGE)
         .config("spark.ui.showConsoleProgress", "true" if progress else "false")
         .config("spark.ui.enabled", "false")  # nothing listens on a port it was not asked to
@@ -116,18 +122,41 @@ def _relay(read_end: int, stderr: int) -> None:
                 sink.write(line)
 
 
-def read_input(spark: Any, batch: BatchInput) -> tuple[Any, list[str]]:
+def split_size(spark: Any, batch: BatchInput, split_bytes: int | None) -> int:
+    """Bytes per split: as asked, else enough splits for the cores the files alone leave idle.
+
+    One task keeps two cores busy (the JVM parses and writes while its Python worker
+    scores: measured on 2 cores, a split file scored slower than a whole one), so a job
+    wants a task per two cores; a split of under MIN_SPLIT costs more than it saves.
+    """
+    if split_bytes:
+        return split_bytes
+    tasks = spark.sparkContext.defaultParallelism // 2
+    if len(batch.files) >= tasks:
+        return int(_HUGE)
+    return min(MAX_SPLIT, max(MIN_SPLIT, -(-batch.size // tasks)))
+
+
+def read_input(
+    spark: Any, batch: BatchInput, split_bytes: int | None = None
+) -> tuple[Any, list[str]]:
     """The input as a DataFrame of its cells (CSV: all strings), with file and row added."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
+    split = split_size(spark, batch, split_bytes)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(split))
     paths = [str(p.resolve()) for p in batch.files]
     if batch.format == CSV:
         # Positional names: the file's own may repeat, be empty or hold any character. One
         # more column catches a row with more fields than the header (an unquoted comma).
         inner = [f"_c{i}" for i in range(len(batch.header))]
         schema = StructType([StructField(n, StringType()) for n in [*inner, OVERFLOW]])
-        frame = spark.read.options(**_CSV_OPTIONS, header="true").schema(schema).csv(paths)
+        multi_line = "false" if batch.splittable else "true"
+        frame = (
+            spark.read.options(**_CSV_OPTIONS, multiLine=multi_line, header="true")
+            .schema(schema).csv(paths)
+        )  # fmt: skip
         # A CSV has no nulls: an empty cell, or one a short row lacks, is the empty text.
         frame = frame.select(
             *(F.coalesce(F.col(c), F.lit("")).alias(c) for c in inner),
@@ -139,10 +168,33 @@ def read_input(spark: Any, batch: BatchInput) -> tuple[Any, list[str]]:
         names = frame.columns
         inner = [f"_c{i}" for i in range(len(names))]
         frame = frame.toDF(*inner).withColumn(OVERFLOW, F.lit(None).cast(StringType()))
-    frame = frame.withColumn(FILE_COLUMN, F.input_file_name()).withColumn(
-        ROW_COLUMN, (F.monotonically_increasing_id().bitwiseAND(_RECORD_BITS) + 1)
+    frame = frame.withColumn(FILE_COLUMN, F.input_file_name())
+    record = F.monotonically_increasing_id()
+    if not batch.splittable or all(p.stat().st_size <= split for p in batch.files):
+        return frame.withColumn(ROW_COLUMN, record.bitwiseAND(_RECORD_BITS) + 1), names
+    frame = frame.withColumn(_SPLIT, F.input_file_block_start()).withColumn(_RECORD, record)
+    key = F.concat_ws("#", F.col(FILE_COLUMN), F.col(_SPLIT).cast("string"))
+    shifts = F.create_map(*(F.lit(v) for pair in _row_shifts(frame).items() for v in pair))
+    row = F.col(_RECORD) + F.element_at(shifts, key)
+    return frame.withColumn(ROW_COLUMN, row).drop(_SPLIT, _RECORD), names
+
+
+def _row_shifts(frame: Any) -> dict[str, int]:
+    """For each split ("file#first byte"), what turns its records' ids into row numbers."""
+    from pyspark.sql import functions as F
+
+    splits = (
+        frame.groupBy(FILE_COLUMN, _SPLIT)
+        .agg(F.count(F.lit(1)).alias("records"), F.min(_RECORD).alias("first"))
+        .collect()
     )
-    return frame, names
+    shifts: dict[str, int] = {}
+    before: dict[str, int] = {}  # records in the splits of each file so far
+    for split in sorted(splits, key=lambda s: (s[FILE_COLUMN], s[_SPLIT])):
+        earlier = before.get(split[FILE_COLUMN], 0)
+        shifts[f"{split[FILE_COLUMN]}#{split[_SPLIT]}"] = earlier - split["first"] + 1
+        before[split[FILE_COLUMN]] = earlier + split["records"]
+    return shifts
 
 
 def scored(

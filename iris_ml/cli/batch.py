@@ -34,7 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--model-uri", help="any MLflow model URI or folder instead")
     p.add_argument("--experiment", default="batch", help="MLflow experiment of the job's run")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument(
+        "--split-mb", type=_positive_mb, dest="split_bytes", metavar="MB",
+        help="split big files into pieces of MB megabytes, one task each (default: a task per"
+        " two cores, in pieces of 32 to 128 MB, when there are fewer files; a CSV whose quoted"
+        " cells run over a line end, or with a line of blanks, is read whole)",
+    )  # fmt: skip
     return p
+
+
+def _positive_mb(text: str) -> int:
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = 0.0
+    if not megabytes > 0 or megabytes == float("inf"):
+        raise argparse.ArgumentTypeError(f"a positive number of megabytes, not {text!r}")
+    return max(1, round(megabytes * (1 << 20)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         input=args.input, output=args.output, format=args.format, master=args.master,
         model_name=args.model_name, alias=args.alias, version=args.version,
         model_uri=args.model_uri, experiment=args.experiment, overwrite=args.overwrite,
-        progress=sys.stderr.isatty(),
+        progress=sys.stderr.isatty(), split_bytes=args.split_bytes,
     )  # fmt: skip
     try:
         summary = run_batch(settings)

@@ -49,15 +49,16 @@ def registry(tmp_path_factory):
     return root, uri
 
 
-@pytest.fixture(scope="module")
-def tricky_input(registry):
-    """A UTF-8 CSV with a BOM and CRLF line ends; rows as Python's csv reads them; bad rows."""
-    root, _ = registry
+def write_input(path: Path, count: int, tricky: list[str], blank_every: int = 0):
+    """A UTF-8 CSV with a BOM and CRLF line ends; rows as Python's csv reads them; bad rows.
+
+    ``blank_every``: a blank line after every so many rows (readers skip it, as csv does).
+    """
     rows, expected_problems = [], {}
-    for i in range(ROWS):
+    for i in range(count):
         values, _ = TEXTBOOK_FLOWERS[i % 3]
         cells = [""] * len(HEADER)
-        cells[0], cells[2] = f"{i:05d}", TRICKY[i % len(TRICKY)]
+        cells[0], cells[2] = f"{i:05d}", tricky[i % len(tricky)]
         for name, value in zip(FEATURE_NAMES, values, strict=True):
             cells[FEATURE_AT[name]] = f"{value:.2f}"  # "5.10": the text comes back as written
         if i % 97 == 5:
@@ -65,10 +66,26 @@ def tricky_input(registry):
             cells[FEATURE_AT["petal_width"]] = bad
             expected_problems[i + 1] = BAD[bad]
         rows.append(cells)
-    path = root / "in.csv"
     with path.open("w", encoding="utf-8-sig", newline="") as stream:
-        csv.writer(stream, lineterminator="\r\n").writerows([HEADER, *rows])
+        writer = csv.writer(stream, lineterminator="\r\n")
+        writer.writerow(HEADER)
+        for i, row in enumerate(rows, 1):
+            writer.writerow(row)
+            if blank_every and i % blank_every == 0:
+                stream.write("\r\n")
     return path, rows, expected_problems
+
+
+@pytest.fixture(scope="module")
+def tricky_input(registry):
+    return write_input(registry[0] / "in.csv", ROWS, TRICKY)
+
+
+@pytest.fixture(scope="module")
+def one_line_input(registry):
+    """30,000 rows whose quoted cells stay on their line: Spark may split this file."""
+    one_line = [cell for cell in TRICKY if "\n" not in cell]
+    return write_input(registry[0] / "lines.csv", 30_000, one_line, blank_every=997)
 
 
 def batch(registry, *args: str) -> subprocess.CompletedProcess:
@@ -102,10 +119,10 @@ def check_output(header, out_rows, tricky_input, registry):
     names = [*HEADER, "input_file", "input_row", "species", "proba_setosa", "proba_versicolor",
              "proba_virginica", "model_version", "problem"]  # fmt: skip
     assert header == names
-    assert len(out_rows) == ROWS
+    assert len(out_rows) == len(rows)
     by_row = {int(r[names.index("input_row")]): r for r in out_rows}
-    assert sorted(by_row) == list(range(1, ROWS + 1))  # none dropped, none twice
-    good = [n for n in range(1, ROWS + 1) if n not in problems]
+    assert sorted(by_row) == list(range(1, len(rows) + 1))  # none dropped, none twice
+    good = [n for n in range(1, len(rows) + 1) if n not in problems]
     expected = dict(zip(good, champion_species(registry, [rows[n - 1] for n in good]), strict=True))
     for number, row in by_row.items():
         assert row[: len(HEADER)] == rows[number - 1], number  # every cell exactly as it came
@@ -118,18 +135,24 @@ def check_output(header, out_rows, tricky_input, registry):
             assert row[names.index("problem")] in ("", None)
 
 
+def read_parts(out: Path) -> tuple[list[str], list[list[str]]]:
+    """The header and every row of a CSV output's parts; each part has the header."""
+    header, out_rows = [], []
+    for part in sorted(out.glob("part-*.csv")):
+        with part.open(encoding="utf-8", newline="") as stream:
+            header, *found = list(csv.reader(stream))
+            out_rows += found
+    return header, out_rows
+
+
 def test_a_tricky_csv_comes_back_exact_as_csv(registry, tricky_input, tmp_path):
     path, _, problems = tricky_input
     result = batch(registry, str(path), str(tmp_path / "out"), "--format", "csv")
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Scored {ROWS - len(problems):,} of {ROWS:,} rows" in result.stdout
     assert "WARN" not in result.stderr and "Traceback" not in result.stderr, result.stderr
-    out_rows = []
-    header = None
-    for part in sorted((tmp_path / "out").glob("part-*.csv")):
-        with part.open(encoding="utf-8", newline="") as stream:
-            header, *found = list(csv.reader(stream))
-            out_rows += found
+    header, out_rows = read_parts(tmp_path / "out")
+    assert len(list((tmp_path / "out").glob("part-*.csv"))) == 1  # a line-crossing cell: read whole
     check_output(header, out_rows, tricky_input, registry)
     # Probabilities as Python (score-client, the server) writes them: 8.2e-07, not 8.2E-7.
     probabilities = [cell for row in out_rows for cell in row[-5:-2] if cell]
@@ -199,13 +222,35 @@ def test_a_standalone_cluster_scores_the_tricky_csv_exact_on_both_workers(
                    "--master", master)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Scored {ROWS - len(problems):,} of {ROWS:,} rows" in result.stdout
-    out_rows, header = [], None
-    for part in sorted((tmp_path / "out").glob("part-*.csv")):
-        with part.open(encoding="utf-8", newline="") as stream:
-            header, *found = list(csv.reader(stream))
-            out_rows += found
-    check_output(header, out_rows, tricky_input, registry)
+    check_output(*read_parts(tmp_path / "out"), tricky_input, registry)
     assert all("Asked to launch executor" in w.output() for w in workers)
+
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+def test_a_big_file_is_split_into_tasks_and_every_row_keeps_its_number(
+    registry, one_line_input, where, request, tmp_path
+):
+    path, rows, problems = one_line_input
+    master = ["--master", request.getfixturevalue("cluster")[0]] if where == "cluster" else []
+    result = batch(registry, str(path), str(tmp_path / "out"), "--format", "csv",
+                   "--split-mb", "0.05", *master)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Scored {len(rows) - len(problems):,} of {len(rows):,} rows" in result.stdout
+    splits = -(-path.stat().st_size // round(0.05 * (1 << 20)))  # a task per 50 KiB or so
+    assert len(list((tmp_path / "out").glob("part-*.csv"))) == splits > 10
+    check_output(*read_parts(tmp_path / "out"), one_line_input, registry)
+
+
+def test_a_line_of_spaces_is_a_row_of_missing_values_not_a_lost_line(registry, tmp_path):
+    # Spark's line reader skips it; Python's csv (score-client) reads a record: read whole.
+    good = "5.1,3.5,1.4,0.2\n" * 200
+    (tmp_path / "in.csv").write_text(",".join(FEATURE_NAMES) + "\n" + good + "   \n" + good)
+    result = batch(registry, str(tmp_path / "in.csv"), str(tmp_path / "out"), "--split-mb", "0.001")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pq.read_table(tmp_path / "out").sort_by("input_row").to_pylist()
+    assert [r["input_row"] for r in table] == list(range(1, 402))
+    assert table[200]["sepal_length"] == "   " and table[200]["species"] is None
+    assert table[200]["problem"].startswith("sepal_length: value is missing (null); ")
 
 
 def test_an_input_it_cannot_read_is_one_line_and_nothing_starts(registry, tmp_path):

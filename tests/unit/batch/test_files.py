@@ -59,3 +59,47 @@ def test_a_utf16_file_is_named_as_such(tmp_path):
 def test_nothing_there(tmp_path):
     with pytest.raises(InputError, match="no such file, folder or glob match"):
         find_input(str(tmp_path / "missing-*.csv"))
+
+
+HEAD = "sepal_length,sepal_width,petal_length,petal_width,id\r\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "one_line"),
+    [
+        ("5.1,3.5,1.4,0.2,00123\r\n", True),
+        ('"5.1","3.5","1.4","0.2","a, ""quoted"" id"\r\n', True),  # R's write.csv quotes all
+        ('5.1,3.5,1.4,0.2,"two\nlines"\r\n', False),  # a cell over a line end: read whole
+        ('5.1,3.5,1.4,0.2,"carriage\rreturn"\n', False),  # Spark's lines end at a lone CR too
+        ('5.1,3.5,1.4,0.2,5"\n', False),  # a stray quote: not sure, so read whole
+        ("5.1,3.5,1.4,0.2,x\r\n\r\n\n", True),  # empty lines: skipped by both readers
+        ("5.1,3.5,1.4,0.2,x\r\n   \r\n", False),  # a record to csv, dropped by Spark's lines
+        ("5.1,3.5,1.4,0.2,x\n\t\n", False),
+    ],
+)
+def test_a_csv_is_splittable_only_when_every_record_is_one_line(tmp_path, body, one_line):
+    (tmp_path / "in.csv").write_bytes((HEAD + body * 3).encode())
+    assert find_input(str(tmp_path / "in.csv")).splittable is one_line
+
+
+def test_a_cell_over_a_line_end_is_found_across_read_blocks(tmp_path):
+    from iris_ml.batch import files
+
+    # The last row opens its quote 3 bytes before the first block ends: its line end is in the next.
+    pad = files._BLOCK - len(HEAD) - len('5.1,3.5,1.4,0.2,"') - 2
+    filler = "5.1,3.5,1.4,0.2," + "x" * (pad - len("5.1,3.5,1.4,0.2,\n")) + "\n"
+    for cell, one_line in (('"over\nthe end"', False), ('"on one line, past the end"', True)):
+        (tmp_path / "in.csv").write_text(HEAD + filler + f"5.1,3.5,1.4,0.2,{cell}\n")
+        assert (tmp_path / "in.csv").stat().st_size > files._BLOCK
+        assert find_input(str(tmp_path / "in.csv")).splittable is one_line
+
+
+def test_the_digest_covers_every_file_name_and_byte_in_order(tmp_path):
+    import hashlib
+
+    for name, body in (("a.csv", "5.1,3.5,1.4,0.2,x\n"), ("b.csv", "6.1,3.5,1.4,0.2,y\n")):
+        (tmp_path / name).write_text(HEAD + body)
+    expected = hashlib.sha256()
+    for name in ("a.csv", "b.csv"):
+        expected.update(name.encode() + b"\0" + (tmp_path / name).read_bytes())
+    assert find_input(str(tmp_path)).digest == expected.hexdigest()
