@@ -14,6 +14,9 @@ baselines, in one run on one machine:
                                   the tree holds the watcher, which imports MLflow)
                  serve-eager      the same with ``--eager-mlflow``: every worker imports
                                   MLflow at start, as before issue 34 (the baseline)
+                 serve-alias-server, serve-eager-server
+                                  the alias and the baseline through a tracking server
+                                  (``mlflow server`` on the same store, on loopback)
                  serve-path       ``iris-ml serve --model-path DIR`` (a downloaded model:
                                   the container and Azure case)
                  mlflow-serve     ``mlflow models serve`` on the same folder
@@ -21,12 +24,13 @@ baselines, in one run on one machine:
 
 Targets (issue 34): serve-path's first answer no slower than seed-design (at most 1.5x);
 idle RSS per worker at most 150 MB on serve-path, serve-alias and serve-follow; serving
-the alias no slower than serve-eager.
+the alias (from the SQLite store or a tracking server) no slower than serve-eager.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import shutil
@@ -34,7 +38,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 from benchmarks.bench import (
     PEAK_RSS_KB,
@@ -46,7 +53,7 @@ from benchmarks.bench import (
     train_champion,
 )
 from benchmarks.soak import group_rss_mb, status_mb, worker_pids
-from iris_ml.processes import free_port
+from iris_ml.processes import free_port, start_group, stop_groups, wait_until
 
 MODULES = (
     "numpy", "pandas", "fastapi", "sklearn.linear_model", "mlflow",
@@ -117,7 +124,33 @@ def worker_stages(uri: str) -> dict[str, tuple[float, float]]:
     return {k: tuple(v) for k, v in json.loads(out.splitlines()[-1]).items()}
 
 
-def launches(work: Path, uri: str, model_dir: Path) -> dict[str, tuple[list[str], dict]]:
+@contextlib.contextmanager
+def tracking_server(work: Path, store: str) -> Iterator[str]:
+    """``mlflow server`` on ``store``, on a free loopback port; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+           "--port", str(port), "--workers", "1", "--backend-store-uri", store,
+           "--artifacts-destination", str(work / "mlartifacts")]  # fmt: skip
+    with (work / "tracking-server.log").open("wb") as output:
+        proc = start_group(cmd, env=env(store), output=output)
+    try:
+        wait_until(lambda: _healthy(url), [proc], 120, "mlflow server")
+        yield url
+    finally:
+        stop_groups([proc])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def launches(
+    work: Path, uri: str, model_dir: Path, server: str
+) -> dict[str, tuple[list[str], dict]]:
     def serve(*extra: str) -> list[str]:
         return [sys.executable, "-m", "iris_ml", "serve", "--workers", "1", *extra]
 
@@ -129,6 +162,8 @@ def launches(work: Path, uri: str, model_dir: Path) -> dict[str, tuple[list[str]
         "serve-alias": (serve(), env(uri)),
         "serve-follow": (serve("--follow"), env(uri)),
         "serve-eager": (serve("--eager-mlflow"), env(uri)),
+        "serve-alias-server": (serve(), env(server)),
+        "serve-eager-server": (serve("--eager-mlflow"), env(server)),
         "serve-path": (serve("--model-path", str(model_dir)), env(uri)),
         "mlflow-serve": (mlflow_cmd, env(uri)),
         "seed-design": ([uvicorn, "benchmarks.seed_app.app:app", "--host", "127.0.0.1"], seed_env),
@@ -191,17 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         _, estimator_dir = champion_estimator(work, uri)
         model_dir = estimator_dir.parent.parent  # the registered pyfunc folder (MLmodel)
         f = Result()
-        for rep in range(args.reps):
-            for module in MODULES:
-                seconds, rss = import_cost(module, uri)
-                f.add(f"import:{module}:s", seconds)
-                f.add(f"import:{module}:mb", rss)
-            for stage_name, (seconds, rss) in worker_stages(uri).items():
-                f.add(f"stage:{stage_name}:s", seconds)
-                f.add(f"stage:{stage_name}:mb", rss)
-            for name, (cmd, environment) in launches(work, uri, model_dir).items():
-                measure_launch(name, cmd, environment, work, f)
-            print(f"rep {rep + 1}/{args.reps} done", flush=True)
+        with tracking_server(work, uri) as server:
+            _measure(args.reps, work, uri, model_dir, server, f)
         report = render(f, slowest_packages(uri), args.reps)
         print(report)
         args.out.mkdir(parents=True, exist_ok=True)
@@ -213,8 +239,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _measure(reps: int, work: Path, uri: str, model_dir: Path, server: str, f: Result) -> None:
+    for rep in range(reps):
+        for module in MODULES:
+            seconds, rss = import_cost(module, uri)
+            f.add(f"import:{module}:s", seconds)
+            f.add(f"import:{module}:mb", rss)
+        for stage_name, (seconds, rss) in worker_stages(uri).items():
+            f.add(f"stage:{stage_name}:s", seconds)
+            f.add(f"stage:{stage_name}:mb", rss)
+        for name, (cmd, environment) in launches(work, uri, model_dir, server).items():
+            measure_launch(name, cmd, environment, work, f)
+        print(f"rep {rep + 1}/{reps} done", flush=True)
+
+
 LAUNCHES = (
-    "serve-alias", "serve-follow", "serve-eager", "serve-path", "mlflow-serve", "seed-design",
+    "serve-alias", "serve-follow", "serve-eager", "serve-alias-server", "serve-eager-server",
+    "serve-path", "mlflow-serve", "seed-design",
 )  # fmt: skip
 
 
@@ -257,16 +298,17 @@ def targets(f: Result) -> list[str]:
         verdict = "PASS" if ratio <= 1.0 else ("within 1.5x" if ratio <= 1.5 else "MISS")
         checks.append(f"serve-path / seed-design first answer (<= 1.0, never > 1.5): "
                       f"{ratio:.2f} {verdict}")  # fmt: skip
-    for name in ("serve-path", "serve-alias", "serve-follow"):
+    for name in ("serve-path", "serve-alias", "serve-follow", "serve-alias-server"):
         rss = f.median(f"{name}:worker_rss_mb")
         if rss:
             checks.append(f"{name} worker RSS idle (<= 150 MB): {rss:.0f} MB "
                           f"{'PASS' if rss <= 150 else 'MISS'}")  # fmt: skip
-    before = f.median("serve-eager:first_answer_s")
-    for name in ("serve-alias", "serve-follow"):
-        now = f.median(f"{name}:first_answer_s")
+    pairs = (("serve-alias", "serve-eager"), ("serve-follow", "serve-eager"),
+             ("serve-alias-server", "serve-eager-server"))  # fmt: skip
+    for name, baseline in pairs:
+        now, before = f.median(f"{name}:first_answer_s"), f.median(f"{baseline}:first_answer_s")
         if now and before:
-            checks.append(f"{name} / serve-eager first answer (<= 1.0): {now / before:.2f} "
+            checks.append(f"{name} / {baseline} first answer (<= 1.0): {now / before:.2f} "
                           f"{'PASS' if now <= before else 'MISS'}")  # fmt: skip
     return checks
 

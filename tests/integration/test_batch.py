@@ -241,6 +241,25 @@ def test_a_big_file_is_split_into_tasks_and_every_row_keeps_its_number(
     check_output(*read_parts(tmp_path / "out"), one_line_input, registry)
 
 
+def test_a_parquet_file_is_split_at_its_row_groups_and_every_row_keeps_its_number(
+    registry, one_line_input, tmp_path
+):
+    import pyarrow as pa
+
+    _, rows, problems = one_line_input
+    table = pa.table({name: [r[i] for r in rows] for i, name in enumerate(HEADER)})
+    pq.write_table(table, tmp_path / "in.parquet", row_group_size=1000)  # 30 row groups
+    result = batch(registry, str(tmp_path / "in.parquet"), str(tmp_path / "out"),
+                   "--split-mb", "0.05")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Scored {len(rows) - len(problems):,} of {len(rows):,} rows" in result.stdout
+    parts = [pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet"))]
+    assert sum(1 for part in parts if part.num_rows) > 5  # scored by several tasks
+    out = pa.concat_tables(parts)
+    out_rows = [list(r) for r in zip(*(c.to_pylist() for c in out.columns), strict=True)]
+    check_output(out.column_names, out_rows, one_line_input, registry)
+
+
 def test_a_line_of_spaces_is_a_row_of_missing_values_not_a_lost_line(registry, tmp_path):
     # Spark's line reader skips it; Python's csv (score-client) reads a record: read whole.
     good = "5.1,3.5,1.4,0.2\n" * 200
