@@ -100,6 +100,28 @@ def port_taken(host: str, port: int) -> bool:
     return False
 
 
+_LISTEN = "0A"  # a socket's state in /proc/net/tcp: TCP_LISTEN
+
+
+def port_holder(port: int) -> str | None:
+    """Which process listens on ``port``, as "pid N: its command line"; None when this user
+    cannot see it (another user's process, or no /proc: not Linux)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == _LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for fd_dir in Path("/proc").glob("[0-9]*/fd") if inodes else ():
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
+                raw = (fd_dir.parent / "cmdline").read_bytes()
+                command = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+                return f"pid {fd_dir.parent.name}: {command[:100]}"
+    return None
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -34,6 +34,7 @@ from iris_ml.contract import FEATURE_NAMES, TEXTBOOK_FLOWERS
 from iris_ml.processes import (
     NotReady,
     http_ok,
+    port_holder,
     port_taken,
     start_group,
     stop_groups,
@@ -120,12 +121,16 @@ def taken_ports_problem(host: str, ports: dict[str, int]) -> str | None:
     Checked before starting, because the readiness check would take a foreign server's
     answer (an earlier ``make serve``) for ours.
     """
-    taken = [f"port {port} ({what})" for what, port in ports.items() if port_taken(host, port)]
+    taken = [
+        f"port {port} ({what}) is in use by {port_holder(port) or 'another process'}"
+        for what, port in ports.items()
+        if port_taken(host, port)
+    ]
     if not taken:
         return None
     return (
-        f"{' and '.join(taken)} on {host} already in use (an earlier `make serve`, `make ui` "
-        "or demo?). Stop it, or choose free ports: make demo PORT=5002 UI_PORT=7861."
+        f"on {host}, {'; '.join(taken)}. Stop it, or choose free ports:"
+        " make demo PORT=5002 UI_PORT=7861."
     )
 
 

@@ -1,5 +1,6 @@
 """The `make demo` launcher: serves the champion and the UI, then stops both on Ctrl-C."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -110,7 +111,8 @@ def test_demo_refuses_a_taken_port_before_starting_anything(tmp_path):
         finally:
             demo.stop()
     out = demo.output()
-    assert f"Not starting the demo: port {ui_port} (UI) on 127.0.0.1 already in use" in out
+    holder = f"pid {os.getpid()}: "  # this test's own socket: named by its process
+    assert f"Not starting the demo: on 127.0.0.1, port {ui_port} (UI) is in use by {holder}" in out
     assert "Traceback" not in out and "Serving" not in out and not port_open(port)
 
 

@@ -86,4 +86,5 @@ def test_a_taken_port_stops_the_demo_before_it_trains(monkeypatch, capsys):
         port = taken.getsockname()[1]
         assert main(["--train", "--port", str(port), "--ui-port", str(procs.free_port())]) == 1
     assert commands == []  # nothing trained, nothing registered
-    assert f"port {port} (scoring server) on 127.0.0.1 already in use" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"on 127.0.0.1, port {port} (scoring server) is in use by pid {os.getpid()}: " in err
