@@ -42,6 +42,7 @@ from iris_ml.batch.scoring import (
     BatchModel,
     score_cells,
 )
+from iris_ml.number_text import number_texts
 
 OVERFLOW = "_overflow"  # why the reader could not take a row whole (None: it could)
 _SPLIT, _RECORD = "_split", "_record"  # a row's split (its first byte) and record id
@@ -203,8 +204,8 @@ def scored(
     """The frame with the answer columns, scored in the executors by ``score_cells``.
 
     ``shipped`` is the model's name among the job's files (``ship_model``). ``as_text``
-    (CSV output) writes the probabilities as Python writes them, as score-client and the
-    server do (``8.240087212515229e-07``), not in Java's notation (``8.240087212515229E-7``).
+    (CSV output) writes the probabilities in the server's text (``number_text``), which
+    score-client's CSV keeps (``8.240087212515229e-7``), not Java's (``8.240087212515229E-7``).
     """
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
@@ -226,8 +227,11 @@ def scored(
             unreadable = batch[OVERFLOW].tolist()
             answers = score_cells([batch[h].tolist() for h in hidden], model, unreadable)
             if as_text:
-                for name in PROBABILITY_COLUMNS:
-                    answers[name] = [None if p != p else repr(p) for p in answers[name].tolist()]
+                columns = list(PROBABILITY_COLUMNS)
+                texts = number_texts(answers[columns].to_numpy()).tolist()
+                answers[columns] = [
+                    [None if t == b"null" else t.decode() for t in r] for r in texts
+                ]
             answers.columns = [f"_a{i}" for i in range(len(ANSWER_COLUMNS))]
             out = batch.drop(columns=extra).reset_index(drop=True)
             yield out.join(answers)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 
 from iris_ml.contract import MODEL_VERSION_KEY, PROBABILITIES_KEY, SPECIES, SPECIES_KEY
+from iris_ml.number_text import number_texts
 
 _SPECIES = np.asarray(SPECIES, dtype=object)
 
@@ -75,20 +75,6 @@ def json_text(value: object) -> bytes:
 def literal(text: bytes) -> bytes:
     """Text put into a ``%`` template as it is (a version string may hold a ``%``)."""
     return text.replace(b"%", b"%%")
-
-
-def number_texts(matrix: np.ndarray) -> np.ndarray:
-    """Each finite float of a matrix as JSON text (bytes, an object array of its shape).
-
-    One orjson call over the array: shortest round-trip text, so each parses back to the
-    same float (``1e-07`` may read ``1e-7``, ``2.5e-05`` ``0.000025``). NaN and infinity
-    have no JSON text; callers hold finite values only (the model refuses anything else).
-    """
-    matrix = np.ascontiguousarray(matrix, dtype=np.float64)
-    if not matrix.size:
-        return np.empty(matrix.shape, dtype=object)
-    text = orjson.dumps(matrix.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)
-    return np.array(text[1:-1].split(b","), dtype=object).reshape(matrix.shape)
 
 
 def fill(template: bytes, cells: np.ndarray, separator: bytes) -> bytes:

@@ -35,7 +35,8 @@ from iris_ml.contract import (
     PROBABILITY_COLUMNS,
     SPECIES_KEY,
 )
-from iris_ml.serving.encoding import Scored, fill, json_text, number_texts, species_texts
+from iris_ml.number_text import number_texts
+from iris_ml.serving.encoding import Scored, fill, json_text, species_texts
 from iris_ml.serving.handoff import PayloadLogSettings
 
 _log = logging.getLogger("iris_ml.payloads")

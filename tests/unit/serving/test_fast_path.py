@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from iris_ml.contract import FEATURE_NAMES, FEATURES, SPECIES
 from iris_ml.linear_scorer import out_of_bounds
 from iris_ml.model import predictions_from_probabilities
-from iris_ml.serving.encoding import Scored, number_texts
+from iris_ml.number_text import number_texts
+from iris_ml.serving.encoding import Scored
 from iris_ml.serving.fast_path import is_plain_json, plain_matrix
 from iris_ml.serving.layer import ServingLayer
 from iris_ml.serving.metrics import ServingMetrics
