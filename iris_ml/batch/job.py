@@ -159,11 +159,10 @@ def _record(
     refused: int, seconds: float,
 ) -> str:  # fmt: skip
     import mlflow
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient()  # set_experiment would log a line the first time it creates one
-    found = client.get_experiment_by_name(settings.experiment)
-    experiment = found.experiment_id if found else client.create_experiment(settings.experiment)
+    from iris_ml.tracking.store import experiment_id
+
+    experiment = experiment_id(settings.experiment)
     with mlflow.start_run(experiment_id=experiment, run_name=f"batch {label}") as run:
         mlflow.log_params({
             "model": label, "model_version": version, "input": settings.input,

@@ -27,6 +27,7 @@ from iris_ml.contract import FEATURE_NAMES, PAYLOAD_FILE_PATTERN, SPECIES_KEY
 from iris_ml.monitoring.drift import REFERENCE_PROFILE_FILE, DriftReport, DriftThresholds
 from iris_ml.registry.tags import DRIFT_TAG
 from iris_ml.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
+from iris_ml.tracking.store import experiment_id, source_mismatch, store_refused
 
 EXPERIMENT = "monitoring"
 EXIT_DRIFT = EXIT_DECIDED
@@ -135,8 +136,10 @@ def log_run(
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    mlflow.set_experiment(EXPERIMENT)
-    with mlflow.start_run(run_name=f"drift {model_name} v{version}") as run:
+    experiment = experiment_id(EXPERIMENT)
+    with mlflow.start_run(
+        experiment_id=experiment, run_name=f"drift {model_name} v{version}"
+    ) as run:
         mlflow.set_tags(
             {"model_name": model_name, "model_version": version, "drift_status": status}
         )
@@ -202,7 +205,6 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from iris_ml.monitoring.drift import compare
-    from iris_ml.tracking.store import source_mismatch, store_refused
 
     thresholds = DriftThresholds(**{f.name: getattr(args, f.name) for f in fields(DriftThresholds)})
     since = datetime.now(UTC) - timedelta(hours=args.hours)

@@ -224,6 +224,16 @@ def tracking_refusal() -> str | None:
     return None
 
 
+def experiment_id(name: str) -> str:
+    """The experiment's id, created if it is new, without the line ``mlflow.set_experiment``
+    logs the first time (a newcomer's ``make monitor`` would print it for nothing)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found else client.create_experiment(name)
+
+
 def payload_source(model_name: str) -> dict[str, str]:
     """Which store and model a server scores for, as its payload folder records it."""
     import mlflow

@@ -80,6 +80,7 @@ def test_normal_traffic_passes_and_shifted_traffic_is_caught_on_the_right_featur
     calm = monitor(uri, tmp_path, "--payloads", str(payloads))
     assert calm.returncode == 0, calm.stdout + calm.stderr
     assert "no drift" in calm.stdout and "DRIFT" not in calm.stdout
+    assert not calm.stderr.strip(), calm.stderr  # not even MLflow's "Creating a new experiment"
     tag = drift_tag(uri)
     assert tag["status"] == "no_drift" and tag["rows"] == 600
 
