@@ -261,7 +261,8 @@ def source_mismatch(folder: Path, model_name: str) -> str | None:
     return (
         f"the payloads in {folder} were scored for {recorded.get('model_name')} in "
         f"{recorded.get('tracking_uri')}, not {model_name} in {expected['tracking_uri']}: "
-        "use that store (MLFLOW_TRACKING_URI) or a payload folder of this store's server"
+        "use that store (MLFLOW_TRACKING_URI), or a folder of this store's own"
+        " (make serve PAYLOADS=payloads-team, and the same PAYLOADS for make monitor)"
     )
 
 

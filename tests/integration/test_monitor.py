@@ -117,7 +117,8 @@ def test_payloads_of_another_store_are_refused_by_the_monitor_and_the_server(
     assert refused.stderr.strip() == (
         f"error: the payloads in {payloads} were scored for iris-classifier in "
         f"{trained_store.tracking_uri}, not iris-classifier in {other}: use that store "
-        "(MLFLOW_TRACKING_URI) or a payload folder of this store's server"
+        "(MLFLOW_TRACKING_URI), or a folder of this store's own (make serve "
+        "PAYLOADS=payloads-team, and the same PAYLOADS for make monitor)"
     )
     # A server of that other store does not start writing into this folder either.
     server = subprocess.run(
