@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from iris_ml.commands import EXIT_USAGE, add_wait_option, command_parser, port_number
@@ -87,6 +88,27 @@ def uses_basic_auth(passthrough: list[str]) -> bool:
     )
 
 
+def basic_auth_refusal(environ: Mapping[str, str]) -> str | None:
+    """Why MLflow's basic-auth app must not start with this environment, or None.
+
+    Without a secret key every worker dies at start on MLflow's own 30-line traceback;
+    without a config of the team's own, MLflow's packaged one would make ``admin`` with
+    the password printed in MLflow's sources (``password1234``).
+    """
+    if not environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        return (
+            "basic auth needs MLFLOW_FLASK_SERVER_SECRET_KEY (it signs the CSRF tokens: keep"
+            " the same value on every restart); docs/team.md, section 5, sets it"
+        )
+    if not environ.get("MLFLOW_AUTH_CONFIG_PATH"):
+        return (
+            "basic auth needs MLFLOW_AUTH_CONFIG_PATH, your own basic_auth.ini: MLflow's"
+            " packaged one makes the admin with a password anyone can read in MLflow's"
+            " sources; docs/team.md, section 5, writes one"
+        )
+    return None
+
+
 def prepare_basic_auth() -> None:
     """Create basic auth's tables and its admin once, before ``mlflow server`` forks workers.
 
@@ -106,8 +128,8 @@ def prepare_basic_auth() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args, passthrough = build_parser().parse_known_args(argv)
-    problem = None
-    if uri := args.backend_store_uri:
+    problem = basic_auth_refusal(os.environ) if uses_basic_auth(passthrough) else None
+    if problem is None and (uri := args.backend_store_uri):
         problem = wait_for(
             lambda: _backend_refusal(uri), args.wait, f"the database {describe(uri)}"
         )

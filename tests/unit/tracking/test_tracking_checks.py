@@ -160,3 +160,33 @@ def test_basic_auth_is_prepared_only_when_asked_for(passthrough, expected):
     from iris_ml.tracking.server import uses_basic_auth
 
     assert uses_basic_auth(passthrough) is expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        ({}, "basic auth needs MLFLOW_FLASK_SERVER_SECRET_KEY"),
+        ({"MLFLOW_FLASK_SERVER_SECRET_KEY": "k"}, "basic auth needs MLFLOW_AUTH_CONFIG_PATH"),
+    ],
+)
+def test_basic_auth_without_its_key_or_own_config_is_refused_before_anything(
+    monkeypatch, capsys, environ, says
+):
+    from iris_ml.tracking import server
+
+    for name in ("MLFLOW_FLASK_SERVER_SECRET_KEY", "MLFLOW_AUTH_CONFIG_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(server, "prepare_basic_auth", lambda: pytest.fail("prepared anyway"))
+    monkeypatch.setattr(server.os, "execve", lambda *a: pytest.fail("started anyway"))
+    assert server.main(["--app-name", "basic-auth"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {says}") and err.count("\n") == 1
+
+
+def test_basic_auth_with_both_goes_on():
+    from iris_ml.tracking.server import basic_auth_refusal
+
+    assert basic_auth_refusal({"MLFLOW_FLASK_SERVER_SECRET_KEY": "k",
+                               "MLFLOW_AUTH_CONFIG_PATH": "/x.ini"}) is None  # fmt: skip
