@@ -1,13 +1,13 @@
 """The Spark side of ``iris-ml batch``: a session with sensible defaults, and the job's plan.
 
 The cells go through Spark as strings and come back as they were read; only answer
-columns are added. Scoring is ``mapInPandas`` over ``scoring.score_cells`` (the contract's
-own parsing and messages, the version's own probabilities), not ``mlflow.pyfunc.spark_udf``:
-a pyfunc UDF gets one column of answers per row and has no way to pass the row's cells
-through unchanged or to say, per row, which column was refused and why; a refused row
-would fail the whole task instead. The model's folder reaches every executor as a zip
-archive (``SparkContext.addArchive``, which each node unpacks): ``addFile`` takes a
-directory only in local mode.
+columns are added. Scoring is a scalar ``pandas_udf`` over ``scoring.score_cells`` (the
+contract's own parsing and messages, the version's own probabilities), to which only the
+feature cells and the reader's reason travel; not ``mlflow.pyfunc.spark_udf``, which
+hands ``predict`` the signature's types, so a cell that is not a number fails the whole
+task instead of being named in its row's ``problem``. The model's folder reaches every
+executor as a zip archive (``SparkContext.addArchive``, which each node unpacks):
+``addFile`` takes a directory only in local mode.
 
 Splits and row numbers: a big file can be scored by many tasks at once, in splits of
 ``split_size`` bytes (Parquet at its row groups; a CSV at line ends, when ``files.survey``
@@ -207,6 +207,8 @@ def scored(
     (CSV output) writes the probabilities in the server's text (``number_text``), which
     score-client's CSV keeps (``8.240087212515229e-7``), not Java's (``8.240087212515229E-7``).
     """
+    import pandas as pd
+    from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
     number = StringType() if as_text else DoubleType()
@@ -221,23 +223,26 @@ def scored(
         frame = frame.selectExpr("*", *casts)
     extra = [OVERFLOW] + ([] if hidden is features else hidden)
 
-    def score(batches: Iterator[Any]) -> Iterator[Any]:
-        model = _model(shipped, version)
-        for batch in batches:
-            unreadable = batch[OVERFLOW].tolist()
-            answers = score_cells([batch[h].tolist() for h in hidden], model, unreadable)
-            if as_text:
-                columns = list(PROBABILITY_COLUMNS)
-                texts = number_texts(answers[columns].to_numpy()).tolist()
-                answers[columns] = [
-                    [None if t == b"null" else t.decode() for t in r] for r in texts
-                ]
-            answers.columns = [f"_a{i}" for i in range(len(ANSWER_COLUMNS))]
-            out = batch.drop(columns=extra).reset_index(drop=True)
-            yield out.join(answers)
+    def score(
+        first: pd.Series, second: pd.Series, third: pd.Series, fourth: pd.Series, why: pd.Series
+    ) -> pd.DataFrame:
+        cells = [first.tolist(), second.tolist(), third.tolist(), fourth.tolist()]
+        answers = score_cells(cells, _model(shipped, version), why.tolist())
+        if as_text:
+            names = list(PROBABILITY_COLUMNS)
+            texts = number_texts(answers[names].to_numpy()).tolist()
+            answers[names] = [[None if t == b"null" else t.decode() for t in r] for r in texts]
+        answers.columns = [f"_a{i}" for i in range(len(ANSWER_COLUMNS))]
+        return answers
 
-    kept = [f for f in frame.schema.fields if f.name not in extra]
-    return frame.mapInPandas(score, StructType([*kept, *answer_fields]))
+    # A scalar pandas UDF: only the four feature cells and the reader's reason go to Python;
+    # the pass-through cells stay in the JVM (mapInPandas would ship every column both ways).
+    series = {n: pd.Series for n in ("first", "second", "third", "fourth", "why")}
+    score.__annotations__ = {**series, "return": pd.DataFrame}  # real types, not their text
+    udf = F.pandas_udf(score, StructType(answer_fields))  # type: ignore[call-overload]
+    answers = udf(*(F.col(f"`{h}`") for h in hidden), F.col(OVERFLOW)).alias("_answers")
+    kept = [f.name for f in frame.schema.fields if f.name not in extra]
+    return frame.select(*(F.col(f"`{k}`") for k in kept), answers).select(*kept, "_answers.*")
 
 
 def ship_model(spark: Any, model_dir: str) -> str:

@@ -255,7 +255,7 @@ def test_a_parquet_file_is_split_at_its_row_groups_and_every_row_keeps_its_numbe
     table = pa.table({name: [r[i] for r in rows] for i, name in enumerate(HEADER)})
     pq.write_table(table, tmp_path / "in.parquet", row_group_size=1000)  # 30 row groups
     result = batch(registry, str(tmp_path / "in.parquet"), str(tmp_path / "out"),
-                   "--split-mb", "0.05")  # fmt: skip
+                   "--split-mb", "0.01")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Scored {len(rows) - len(problems):,} of {len(rows):,} rows" in result.stdout
     parts = [pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet"))]
