@@ -158,6 +158,9 @@ def main(
     argv: Sequence[str] | None = None, ml_client: Any = None, monitor_client: Any = None
 ) -> int:
     args = build_parser().parse_args(argv)
+    # azure-ai-ml warns once per experimental class it builds (RequestLogging, DataCollector:
+    # fields of our own deployment.yml), which a user can do nothing about.
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     flags = {name: getattr(args, name) for name in SETTING_FLAGS}
     try:
         settings = resolve_settings(flags)

@@ -2,6 +2,9 @@
 
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -10,6 +13,8 @@ from iris_ml_deploy.cli import main
 from iris_ml_deploy.settings import SPEC_DIR
 from iris_ml_deploy.specs import validate_specs
 from tests.unit.test_project_files import lock_pins
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -30,6 +35,14 @@ def test_the_shipped_specs_are_valid(capsys):
     assert validate_specs() == []
     assert main(["validate"]) == 0
     assert "specs valid" in capsys.readouterr().out
+
+
+def test_validate_says_one_line_and_no_library_chatter():
+    # A fresh process: azure-ai-ml warns once per process, so in-process it may have already.
+    result = subprocess.run([sys.executable, "-m", "deploy", "validate"], capture_output=True,
+                            text=True, timeout=120, cwd=REPO)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "specs valid\n" and result.stderr == ""
 
 
 def test_every_spec_declares_its_schema():
