@@ -11,8 +11,8 @@ executor as a zip archive (``SparkContext.addArchive``, which each node unpacks)
 
 Splits and row numbers: a big file can be scored by many tasks at once, in splits of
 ``split_size`` bytes (Parquet at its row groups; a CSV at line ends, when ``files.survey``
-found no quoted field running over a line end; otherwise Spark must read the file
-whole, as one task). No two splits share a partition. Within a partition the low 33 bits
+found no quoted field running over a line end and no line of blanks; otherwise Spark
+must read the file whole, as one task). No two splits share a partition. Within a partition the low 33 bits
 of ``monotonically_increasing_id`` count its records (Spark documents the id as the
 partition id in the upper 31 bits, the record number in the lower 33), so a file read
 whole numbers its rows from them alone. A split file first counts each split's records
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import os
 import shutil
 import sys
@@ -237,7 +238,7 @@ def scored(
 
     # A scalar pandas UDF: only the four feature cells and the reader's reason go to Python;
     # the pass-through cells stay in the JVM (mapInPandas would ship every column both ways).
-    series = {n: pd.Series for n in ("first", "second", "third", "fourth", "why")}
+    series = dict.fromkeys(inspect.signature(score).parameters, pd.Series)
     score.__annotations__ = {**series, "return": pd.DataFrame}  # real types, not their text
     udf = F.pandas_udf(score, StructType(answer_fields))  # type: ignore[call-overload]
     answers = udf(*(F.col(f"`{h}`") for h in hidden), F.col(OVERFLOW)).alias("_answers")

@@ -210,6 +210,7 @@ def test_a_champion_from_before_the_digest_tags_is_known_by_the_dataset_its_run_
     from iris_ml.training.data import TARGET, load_dataset
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.chdir(tmp_path)  # the store's artifact root is ./mlruns: not in the checkout
     client = MlflowClient()
     with mlflow.start_run() as run:  # as training logged it before the tags existed
         mlflow.log_input(from_pandas(load_dataset(), name="iris", targets=TARGET), "training")
